@@ -1,6 +1,12 @@
 package usermgmt
 
-import "time"
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // System is the actor recorded for changes the library makes on its own
 // (locking after failed passwords, the inactivity sweep) and the actor an
@@ -51,4 +57,87 @@ type Change struct {
 	Field string
 	Old   string
 	New   string
+}
+
+// diff lists the fields that differ between two states of a user, as
+// display strings. A password change is recorded as changed, never by
+// value; token hashes are not recorded at all.
+func diff(old, u User) []Change {
+	var cs []Change
+	add := func(field, o, n string) {
+		if o != n {
+			cs = append(cs, Change{Field: field, Old: o, New: n})
+		}
+	}
+	add("account_id", old.AccountID, u.AccountID)
+	add("email", old.Email, u.Email)
+	add("first_name", old.FirstName, u.FirstName)
+	add("last_name", old.LastName, u.LastName)
+	add("role", old.Role, u.Role)
+	add("status", string(old.Status), string(u.Status))
+	add("grants", grantsString(old.Grants), grantsString(u.Grants))
+	add("failed_attempts", itoa(old.FailedAttempts, old.ID == ""), itoa(u.FailedAttempts, false))
+	add("invitation_expires_at", timeString(old.InviteExpiresAt), timeString(u.InviteExpiresAt))
+	if old.PasswordHash != u.PasswordHash {
+		cs = append(cs, Change{Field: "password", New: "changed"})
+	}
+	return cs
+}
+
+func itoa(n int, none bool) string {
+	if none {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func timeString(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func grantsString(gs []Grant) string {
+	s := make([]string, len(gs))
+	for i, g := range gs {
+		s[i] = g.String()
+	}
+	slices.Sort(s)
+	return strings.Join(s, ",")
+}
+
+// History returns a page of the user's audit events, newest first. Users may
+// read their own history; reading anyone else's takes PermManageUsers over
+// their account. The history of a removed user stays readable. Pass the
+// previous page's Next as cursor to continue; limit 0 means 50.
+func (m *Manager) History(ctx context.Context, actorID, userID, cursor string, limit int) (Page[AuditEvent], error) {
+	limit, err := pageLimit(limit)
+	if err != nil {
+		return Page[AuditEvent]{}, err
+	}
+	before, err := decodeCursor(cursor)
+	if err != nil {
+		return Page[AuditEvent]{}, err
+	}
+	if actorID != userID {
+		act, err := m.actor(ctx, actorID)
+		if err != nil {
+			return Page[AuditEvent]{}, err
+		}
+		target, err := m.store.User(ctx, userID)
+		if err != nil {
+			return Page[AuditEvent]{}, err
+		}
+		if err := m.authorizeOn(ctx, act, target); err != nil {
+			return Page[AuditEvent]{}, err
+		}
+	} else if _, err := m.store.User(ctx, userID); err != nil {
+		return Page[AuditEvent]{}, err
+	}
+	evs, err := m.store.History(ctx, HistoryQuery{UserID: userID, Before: before, Limit: limit + 1})
+	if err != nil {
+		return Page[AuditEvent]{}, err
+	}
+	return newPage(evs, limit, func(e AuditEvent) string { return e.ID }), nil
 }
