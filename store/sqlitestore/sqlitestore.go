@@ -1,0 +1,359 @@
+// Package sqlitestore is a usermgmt.Store on SQLite, through the pure-Go
+// driver modernc.org/sqlite: no cgo, so an application using it builds with
+// CGO_ENABLED=0. It is the library's embedded default: one file holds the
+// users, accounts and audit history, and any number of Managers, in any
+// number of processes, may share that file.
+//
+// # Opening
+//
+// Open opens (creating it when missing) a database file by path; New wraps
+// an existing *sql.DB from the "sqlite" driver, for an application that keeps
+// its own tables in the same file. Either way the schema is created or
+// upgraded before the Store is returned (see Migrations), and Close releases
+// what the Store opened.
+//
+// # Connection settings
+//
+// Open configures every connection for concurrent use by several goroutines
+// and several processes:
+//
+//   - journal_mode=WAL: readers never block the writer nor the writer them;
+//     the mode is stored in the file, so it holds for every process.
+//   - busy_timeout (default 5s, WithBusyTimeout): a connection that finds the
+//     file locked by another one waits, retrying, up to this long before it
+//     fails with ErrBusy. A cancelled context ends the wait early.
+//   - foreign_keys=ON: users must belong to a stored account and audit
+//     events to a stored user.
+//   - synchronous=FULL (WithSynchronous): a committed change survives a power
+//     loss. NORMAL is faster and, in WAL mode, never corrupts the file, but a
+//     power loss may undo the last commits.
+//   - Every write that takes more than one statement runs in a transaction
+//     begun with BEGIN IMMEDIATE, which takes the write lock at once (waiting
+//     under busy_timeout). A deferred transaction would start as a reader and
+//     could fail with SQLITE_BUSY when it tried to become the writer after
+//     another connection wrote; IMMEDIATE never does. The hot single-statement
+//     steps (ReserveAttempt, RecordLogin) are one UPDATE … RETURNING each,
+//     atomic on their own.
+//
+// Open keeps two connection pools on the file: a writer pool of exactly one
+// connection and a reader pool (default max(4, GOMAXPROCS) connections,
+// WithReadConns) whose connections are query_only. SQLite admits one writer
+// at a time anyway; queueing this process's writers in Go, in front of one
+// connection, is fair and costs nothing, where several writing connections
+// would contend for the file lock through busy_timeout's sleep-and-retry
+// loop, which is slow and unfair under load (measured: the 4×64-goroutine
+// lockout race runs several times faster this way). Other processes still
+// contend through the file lock and busy_timeout, which is what makes the
+// guarantees hold across processes. WAL lets the readers run beside the
+// writer.
+//
+// New cannot change the settings of a pool it did not open. It checks that
+// the pool's connections have foreign_keys on and a busy_timeout (build the
+// DSN with DSN to get all of the settings above), and runs every write
+// transaction with BEGIN IMMEDIATE itself; the caller's pool serves both
+// reads and writes.
+//
+// # Migrations
+//
+// The schema is created and upgraded by versioned SQL files embedded in the
+// package (migrations/NNNN_name.sql). The versions applied are recorded in
+// the table schema_migrations. Pending migrations run in one IMMEDIATE
+// transaction, which also serialises processes that open the same new file
+// at once: the second one waits for the first and then finds nothing to do.
+// A file whose schema is newer than this code knows is refused with
+// ErrSchemaTooNew, and nothing is written to it.
+//
+// # Indexes
+//
+// Email uniqueness is a unique index over email among non-removed users;
+// lists walk a (account, user ID) index that lists each user under its
+// account and every ancestor account, so any subtree pages by keyset; the
+// inactivity sweep walks a partial index over (last_active_at, id) of active
+// users; search of three or more characters goes through an FTS5 trigram
+// index (see ListUsers).
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/usermgmt/usermgmt"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Errors of the store itself. Each is wrapped with the path and the
+// driver's message; match them with errors.Is.
+var (
+	// ErrNotDatabase reports a file that is not a SQLite database.
+	ErrNotDatabase = errors.New("sqlitestore: file is not a SQLite database")
+	// ErrReadOnly reports a database that cannot be written: a read-only
+	// file or directory, or a read-only mount.
+	ErrReadOnly = errors.New("sqlitestore: database is read-only")
+	// ErrBusy reports a database that another connection kept locked for
+	// longer than the busy timeout.
+	ErrBusy = errors.New("sqlitestore: database is locked by another connection")
+	// ErrSchemaTooNew reports a database whose schema was written by a newer
+	// version of this package than the one running.
+	ErrSchemaTooNew = errors.New("sqlitestore: database schema is newer than this code supports")
+)
+
+// Store is a usermgmt.Store on a SQLite database. It is safe for concurrent
+// use. Create it with Open or New.
+type Store struct {
+	path    string
+	read    *sql.DB // reads
+	write   *sql.DB // writes; Open gives it one connection
+	owned   bool    // Close closes read and write
+	timeout time.Duration
+}
+
+var _ usermgmt.Store = (*Store)(nil)
+
+// Option configures Open and New.
+type Option func(*config)
+
+type config struct {
+	busyTimeout time.Duration
+	readConns   int
+	synchronous string
+}
+
+// WithBusyTimeout sets how long a connection waits for a lock held by
+// another connection before failing with ErrBusy. Default 5s. Open only.
+func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
+
+// WithReadConns sets the size of the reader pool. Default max(4, GOMAXPROCS).
+// Open only.
+func WithReadConns(n int) Option { return func(c *config) { c.readConns = n } }
+
+// WithSynchronous sets PRAGMA synchronous: "FULL" (the default), "NORMAL"
+// or "EXTRA". Open only.
+func WithSynchronous(mode string) Option {
+	return func(c *config) { c.synchronous = strings.ToUpper(mode) }
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{busyTimeout: 5 * time.Second, readConns: max(4, runtime.GOMAXPROCS(0)), synchronous: "FULL"}
+	for _, o := range opts {
+		o(&c)
+	}
+	switch {
+	case c.busyTimeout < time.Millisecond:
+		return c, fmt.Errorf("sqlitestore: busy timeout %v is under a millisecond", c.busyTimeout)
+	case c.readConns < 1:
+		return c, fmt.Errorf("sqlitestore: %d read connections; need at least 1", c.readConns)
+	case c.synchronous != "FULL" && c.synchronous != "NORMAL" && c.synchronous != "EXTRA":
+		return c, fmt.Errorf("sqlitestore: synchronous %q is not FULL, NORMAL or EXTRA", c.synchronous)
+	}
+	return c, nil
+}
+
+// DSN returns the data source name Open uses for a writing connection to
+// the file at path, for an application that opens its own *sql.DB with the
+// "sqlite" driver and passes it to New: WAL, foreign keys, a 5s busy timeout,
+// synchronous FULL and IMMEDIATE transactions.
+func DSN(path string) string {
+	return dsn(path, config{busyTimeout: 5 * time.Second, synchronous: "FULL"}, false)
+}
+
+func dsn(path string, c config, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", c.busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous("+c.synchronous+")")
+		q.Set("_txlock", "immediate")
+	}
+	// A file: URI, so that a path holding '?' or '#' is not cut short.
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Open opens the SQLite database file at path, creating it when it does not
+// exist, brings its schema up to date, and returns a Store on it. It returns
+// an error matching ErrNotDatabase when the file is not a SQLite database,
+// ErrReadOnly when it cannot be written, ErrBusy when another connection
+// holds it locked past the busy timeout, and ErrSchemaTooNew when its schema
+// is newer than this package. Close the Store when done.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" || strings.HasPrefix(path, "file:") || path == ":memory:" {
+		return nil, fmt.Errorf("sqlitestore: %q is not a file path", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
+	}
+	write, err := sql.Open("sqlite", dsn(abs, c, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxIdleTime(0)
+	write.SetConnMaxLifetime(0)
+	s := &Store{path: abs, write: write, read: write, owned: true, timeout: c.busyTimeout}
+	if err := s.migrate(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", dsn(abs, c, true))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(c.readConns)
+	read.SetMaxIdleConns(c.readConns)
+	if err := read.PingContext(ctx); err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, s.mapErr(err))
+	}
+	s.read = read
+	return s, nil
+}
+
+// New returns a Store on db, a pool from the "sqlite" driver (import
+// modernc.org/sqlite), after bringing the schema up to date. The pool's
+// connections must have foreign keys on and a busy timeout; build its DSN
+// with DSN. New's options are ignored. Close does not close db.
+func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("sqlitestore: nil *sql.DB")
+	}
+	if _, ok := db.Driver().(*sqlite.Driver); !ok {
+		return nil, fmt.Errorf("sqlitestore: the *sql.DB uses driver %T, not modernc.org/sqlite", db.Driver())
+	}
+	s := &Store{read: db, write: db}
+	var fk, busy int64
+	var file string
+	err := s.withConn(ctx, db, func(conn *sql.Conn) error {
+		if err := conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+			return err
+		}
+		if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
+			return err
+		}
+		var seq int
+		var name string
+		return conn.QueryRowContext(ctx, "SELECT seq, name, file FROM pragma_database_list WHERE name = 'main'").Scan(&seq, &name, &file)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", s.mapErr(err))
+	}
+	if fk != 1 {
+		return nil, errors.New("sqlitestore: the *sql.DB must enable foreign keys (DSN _pragma=foreign_keys(1); see DSN)")
+	}
+	if busy <= 0 {
+		return nil, errors.New("sqlitestore: the *sql.DB must set a busy timeout (DSN _pragma=busy_timeout(5000); see DSN)")
+	}
+	s.path, s.timeout = file, time.Duration(busy)*time.Millisecond
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	return s, nil
+}
+
+// Path returns the absolute path of the database file ("" for an in-memory
+// database given to New).
+func (s *Store) Path() string { return s.path }
+
+// Close closes the connection pools Open made; a Store from New leaves the
+// caller's *sql.DB open. The Store must not be used afterwards.
+func (s *Store) Close() error {
+	if !s.owned {
+		return nil
+	}
+	// Let SQLite refresh its planner statistics where they are stale.
+	_, _ = s.write.Exec("PRAGMA optimize")
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// withConn runs f on one connection of db, which it then returns to the pool.
+func (s *Store) withConn(ctx context.Context, db *sql.DB, f func(*sql.Conn) error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return f(conn)
+}
+
+// tx runs f in a transaction begun with BEGIN IMMEDIATE on a writer
+// connection, committing when f returns nil and rolling back otherwise.
+// A connection whose rollback fails (its state is then unknown) is
+// discarded rather than returned to the pool.
+func (s *Store) tx(ctx context.Context, f func(conn *sql.Conn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return s.mapErr(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return s.mapErr(err)
+	}
+	err = f(conn)
+	if err == nil {
+		if err = ctx.Err(); err == nil {
+			if _, err = conn.ExecContext(ctx, "COMMIT"); err == nil {
+				return nil
+			}
+			err = s.mapErr(err)
+		}
+	}
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+		// An interrupted statement may have rolled the transaction back
+		// already; anything else leaves the connection in doubt. Either
+		// way, do not reuse it.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	return err
+}
+
+// mapErr turns driver errors into the package's errors, keeping the
+// driver's message. Context errors pass through.
+func (s *Store) mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_NOTADB:
+		return fmt.Errorf("%w: %s: %v", ErrNotDatabase, s.path, err)
+	case sqlite3.SQLITE_READONLY:
+		return fmt.Errorf("%w: %s: %v", ErrReadOnly, s.path, err)
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return fmt.Errorf("%w: %s: waited %v: %v", ErrBusy, s.path, s.timeout, err)
+	}
+	return err
+}
+
+// constraint classifies a constraint violation: which sentinel it is, and
+// whether it is one at all.
+func constraintErr(err error) (code int, msg string, ok bool) {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
+		return se.Code(), se.Error(), true
+	}
+	return 0, "", false
+}
