@@ -2,7 +2,6 @@ package usermgmt
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -92,15 +91,5 @@ func (m *Manager) Account(ctx context.Context, actorID, accountID string) (Accou
 	if err != nil {
 		return Account{}, err
 	}
-	a, err := m.store.Account(ctx, accountID)
-	if errors.Is(err, ErrNotFound) && !act.system {
-		return Account{}, denied("account outside the actor's reach")
-	}
-	if err != nil {
-		return Account{}, err
-	}
-	if !act.system && !a.within(act.user.AccountID) {
-		return Account{}, denied("account outside the actor's reach")
-	}
-	return a, nil
+	return m.reach(ctx, act, accountID)
 }

@@ -60,8 +60,8 @@ type Change struct {
 }
 
 // diff lists the fields that differ between two states of a user, as
-// display strings. A password change is recorded as changed, never by
-// value; token hashes are not recorded at all.
+// display strings. A new password or invitation token is recorded as
+// changed, issued or voided, never by value or hash.
 func diff(old, u User) []Change {
 	var cs []Change
 	add := func(field, o, n string) {
@@ -80,6 +80,13 @@ func diff(old, u User) []Change {
 	add("invitation_expires_at", timeString(old.InviteExpiresAt), timeString(u.InviteExpiresAt))
 	if old.PasswordHash != u.PasswordHash {
 		cs = append(cs, Change{Field: "password", New: "changed"})
+	}
+	if old.InviteTokenHash != u.InviteTokenHash {
+		state := "issued"
+		if u.InviteTokenHash == "" {
+			state = "voided"
+		}
+		cs = append(cs, Change{Field: "invitation_token", New: state})
 	}
 	return cs
 }

@@ -74,6 +74,7 @@ type FieldError struct {
 	Err    error  // the sentinel it matches
 }
 
+// Error formats the sentinel, the field and the reason.
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("%v: %s: %s", e.Err, e.Field, e.Reason)
 }
@@ -91,6 +92,7 @@ type PasswordError struct {
 	Reasons []string
 }
 
+// Error lists the broken rules after the sentinel's text.
 func (e *PasswordError) Error() string {
 	return ErrWeakPassword.Error() + ": " + strings.Join(e.Reasons, "; ")
 }
@@ -105,6 +107,7 @@ type TransitionError struct {
 	From   Status // the user's status at the time
 }
 
+// Error names the refused action and the status that refused it.
 func (e *TransitionError) Error() string {
 	return fmt.Sprintf("%v: cannot %s a user who is %s", ErrInvalidTransition, e.Action, e.From)
 }

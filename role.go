@@ -132,13 +132,17 @@ func (m *Manager) actor(ctx context.Context, actorID string) (actor, error) {
 	return actor{user: u, role: role}, nil
 }
 
-// authorizeAccount checks that the actor holds p and that accountID is the
-// actor's account or lies beneath it. An account outside the actor's reach
-// and an absent one are refused alike.
+// authorizeAccount checks that the actor holds p and reaches accountID.
 func (m *Manager) authorizeAccount(ctx context.Context, a actor, accountID string, p Permission) (Account, error) {
 	if !a.holds(p, "") {
 		return Account{}, denied("actor lacks " + string(p))
 	}
+	return m.reach(ctx, a, accountID)
+}
+
+// reach loads an account that is the actor's own or lies beneath it. An
+// account outside the actor's reach and an absent one are refused alike.
+func (m *Manager) reach(ctx context.Context, a actor, accountID string) (Account, error) {
 	acct, err := m.store.Account(ctx, accountID)
 	if errors.Is(err, ErrNotFound) && !a.system {
 		return Account{}, denied("account outside the actor's reach")

@@ -1,0 +1,127 @@
+// Quickstart walks usermgmt's main story end to end and prints it: an
+// account and its admin, an invitation accepted, a login, ten wrong
+// passwords and the lock, the admin's unlock, three months of silence and
+// the inactivity sweep, and the user's history.
+//
+//	go run ./examples/quickstart
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/store/memstore"
+)
+
+func main() {
+	if err := run(context.Background(), memstore.New(), os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run tells the story over store, writing it to w.
+func run(ctx context.Context, store usermgmt.Store, w io.Writer) error {
+	// A fake clock lets the story jump three months; applications use the
+	// default system clock.
+	clock := usermgmt.NewFakeClock(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC))
+	m, err := usermgmt.New(store, usermgmt.WithClock(clock))
+	if err != nil {
+		return err
+	}
+	say := func(format string, args ...any) {
+		fmt.Fprintf(w, "%s  %s\n", clock.Now().Format("2006-01-02"), fmt.Sprintf(format, args...))
+	}
+
+	acct, admin, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{
+		Name:  "Acme Corp",
+		Admin: usermgmt.NewUser{Email: "ada@acme.example", FirstName: "Ada", LastName: "Admin", Password: "admin passphrase, long enough"},
+	})
+	if err != nil {
+		return err
+	}
+	say("account %q created; %s is its %s", acct.Name, admin.User.Email, admin.User.Role)
+
+	invited, err := m.CreateUser(ctx, admin.User.ID, usermgmt.NewUser{
+		AccountID: acct.ID, Email: "Grace@Acme.example", FirstName: "Grace", LastName: "Hopper",
+	})
+	if err != nil {
+		return err
+	}
+	inv, err := m.Invitation(ctx, invited.InvitationToken)
+	if err != nil {
+		return err
+	}
+	say("invited %s (token %s…, valid until %s)", inv.Email, invited.InvitationToken[:8], inv.ExpiresAt.Format(time.DateTime))
+
+	clock.Advance(26 * time.Hour)
+	const password = "compilers are my kind of poetry"
+	grace, err := m.AcceptInvitation(ctx, invited.InvitationToken, usermgmt.Acceptance{Password: password})
+	if err != nil {
+		return err
+	}
+	say("%s accepted the invitation: %s", grace.Email, grace.Status)
+
+	if _, err := m.Authenticate(ctx, grace.Email, password); err != nil {
+		return err
+	}
+	say("%s logged in", grace.Email)
+
+	for i := 1; i <= 10; i++ {
+		_, err = m.Authenticate(ctx, grace.Email, fmt.Sprintf("guess number %d", i))
+	}
+	say("ten wrong passwords: %v", err)
+	_, err = m.Authenticate(ctx, grace.Email, password)
+	say("the right password now: %v", err)
+	if !errors.Is(err, usermgmt.ErrLocked) {
+		return fmt.Errorf("expected the user to be locked, got %v", err)
+	}
+
+	if _, err := m.Unlock(ctx, admin.User.ID, grace.ID, ""); err != nil {
+		return err
+	}
+	say("%s unlocked %s", admin.User.Email, grace.Email)
+	if _, err := m.Authenticate(ctx, grace.Email, password); err != nil {
+		return err
+	}
+	say("%s logged in again", grace.Email)
+
+	clock.Advance(60 * 24 * time.Hour)
+	if _, err := m.Authenticate(ctx, admin.User.Email, "admin passphrase, long enough"); err != nil {
+		return err
+	}
+	say("%s logged in; %s has not", admin.User.Email, grace.Email)
+	clock.Set(grace.ActivatedAt.AddDate(0, 3, 1))
+	n, err := m.Sweep(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = m.Authenticate(ctx, grace.Email, password)
+	say("three months on, the sweep made %d user(s) inactive; %s logging in: %v", n, grace.Email, err)
+
+	history, err := m.History(ctx, admin.User.ID, grace.ID, "", 100)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nhistory of %s, newest first:\n", grace.Email)
+	for _, ev := range history.Items {
+		actor := ev.ActorID
+		if actor == admin.User.ID {
+			actor = admin.User.Email
+		} else if actor == grace.ID {
+			actor = grace.Email
+		}
+		var changes []string
+		for _, c := range ev.Changes {
+			changes = append(changes, fmt.Sprintf("%s: %q → %q", c.Field, c.Old, c.New))
+		}
+		fmt.Fprintf(w, "  %s  %-12s by %-17s %s\n", ev.At.Format(time.DateTime), ev.Action, actor, strings.Join(changes, ", "))
+	}
+	return nil
+}

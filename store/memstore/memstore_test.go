@@ -1,0 +1,13 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/store/memstore"
+	"github.com/usermgmt/usermgmt/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) usermgmt.Store { return memstore.New() })
+}

@@ -1,0 +1,153 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/usermgmt/usermgmt"
+)
+
+var inactivityTests = map[string]func(*testing.T, *suite){
+	"ThreeCalendarMonthsAtLogin": testInactiveAtLogin,
+	"MonthEndBoundary":           testMonthEnd,
+	"SweepMovesOnlyIdleUsers":    testSweep,
+	"SweepAtScale":               testSweepAtScale,
+	"ReactivateStartsAfresh":     testReactivate,
+}
+
+func testInactiveAtLogin(t *testing.T, su *suite) {
+	e := su.env(t)
+	u := e.user(e.root.ID, "idle@example.com", usermgmt.RoleGeneral) // active since start, 15 January
+	v := e.user(e.root.ID, "busy@example.com", usermgmt.RoleGeneral)
+	e.clock.Set(start.AddDate(0, 3, 0).Add(-time.Nanosecond))
+	_, err := e.m.Authenticate(e.ctx, v.Email, Password) // just in time: the clock restarts
+	ok(t, err)
+	e.clock.Set(start.AddDate(0, 3, 0)) // 15 April, 10:00
+	_, err = e.m.Authenticate(e.ctx, u.Email, Password)
+	isErr(t, err, usermgmt.ErrInactive)
+	got := e.get(u.ID)
+	eq(t, "status", got.Status, usermgmt.StatusInactive)
+	eq(t, "newest action", e.history(u.ID)[0].Action, usermgmt.ActionInactive)
+	eq(t, "actor", e.history(u.ID)[0].ActorID, usermgmt.System)
+	_, err = e.m.Authenticate(e.ctx, u.Email, Password)
+	isErr(t, err, usermgmt.ErrInactive)
+	_, err = e.m.Authenticate(e.ctx, v.Email, Password)
+	ok(t, err)
+}
+
+// testMonthEnd: last active 30 November 2026; three calendar months later
+// is 30 February, which AddDate normalises to 2 March 2027.
+func testMonthEnd(t *testing.T, su *suite) {
+	e := su.envAt(t, time.Date(2026, time.November, 30, 12, 0, 0, 0, time.UTC))
+	early := e.user(e.root.ID, "nov30-a@example.com", usermgmt.RoleGeneral)
+	late := e.user(e.root.ID, "nov30-b@example.com", usermgmt.RoleGeneral)
+	deadline := time.Date(2027, time.March, 2, 12, 0, 0, 0, time.UTC)
+	e.clock.Set(time.Date(2026, time.December, 15, 0, 0, 0, 0, time.UTC))
+	e.login(e.admin) // keeps the admin out of these sweeps
+
+	e.clock.Set(time.Date(2027, time.March, 1, 12, 0, 0, 0, time.UTC)) // 1 March: not yet three months
+	n, err := e.m.Sweep(e.ctx)
+	ok(t, err)
+	eq(t, "moved on 1 March", n, 0)
+	e.clock.Set(deadline.Add(-time.Nanosecond))
+	n, err = e.m.Sweep(e.ctx)
+	ok(t, err)
+	eq(t, "moved a nanosecond early", n, 0)
+	_, err = e.m.Authenticate(e.ctx, early.Email, Password)
+	ok(t, err)
+	e.clock.Set(deadline)
+	n, err = e.m.Sweep(e.ctx)
+	ok(t, err)
+	eq(t, "moved at the deadline", n, 1)
+	eq(t, "late status", e.get(late.ID).Status, usermgmt.StatusInactive)
+	eq(t, "early status", e.get(early.ID).Status, usermgmt.StatusActive)
+}
+
+func testSweep(t *testing.T, su *suite) {
+	e := su.env(t)
+	var idle []usermgmt.User
+	for i := 0; i < 3; i++ {
+		idle = append(idle, e.user(e.root.ID, email("idle", i), usermgmt.RoleGeneral))
+	}
+	banned := e.user(e.root.ID, "banned-idle@example.com", usermgmt.RoleGeneral)
+	_, err := e.m.Ban(e.ctx, e.admin.ID, banned.ID)
+	ok(t, err)
+	e.clock.Advance(45 * 24 * time.Hour)
+	var fresh []usermgmt.User
+	for i := 0; i < 4; i++ {
+		fresh = append(fresh, e.user(e.root.ID, email("fresh", i), usermgmt.RoleGeneral))
+	}
+	_, err = e.m.Authenticate(e.ctx, e.admin.Email, Password) // the admin logs in: not idle
+	ok(t, err)
+	e.clock.Set(start.AddDate(0, 3, 0))
+	n, err := e.m.Sweep(e.ctx)
+	ok(t, err)
+	eq(t, "moved", n, 3)
+	for _, u := range idle {
+		eq(t, u.Email, e.get(u.ID).Status, usermgmt.StatusInactive)
+	}
+	for _, u := range fresh {
+		eq(t, u.Email, e.get(u.ID).Status, usermgmt.StatusActive)
+	}
+	eq(t, "banned user", e.get(banned.ID).Status, usermgmt.StatusBanned)
+	n, err = e.m.Sweep(e.ctx)
+	ok(t, err)
+	eq(t, "moved by a second sweep", n, 0)
+}
+
+// testSweepAtScale sweeps more users than one store page, with 10 % idle.
+func testSweepAtScale(t *testing.T, su *suite) {
+	e := su.env(t)
+	total := 1200
+	if su.short {
+		total = 300
+	}
+	staleCount := 0
+	for i := 0; i < total; i += 100 {
+		batch := make([]usermgmt.User, 0, 100)
+		for j := i; j < i+100; j++ {
+			u := e.rawUser(e.root.ID, email("scale", j))
+			if j%10 == 0 {
+				u.LastActiveAt = start.AddDate(0, -4, 0).Add(time.Duration(j) * time.Second)
+				staleCount++
+			}
+			batch = append(batch, u)
+		}
+		e.createRaw(batch...)
+	}
+	n, err := e.m.Sweep(e.ctx)
+	ok(t, err)
+	eq(t, "moved", n, staleCount)
+	page, err := e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Statuses: []usermgmt.Status{usermgmt.StatusInactive}, Limit: 1000})
+	ok(t, err)
+	eq(t, "inactive users listed", len(page.Items), staleCount)
+}
+
+func testReactivate(t *testing.T, su *suite) {
+	e := su.env(t)
+	u := e.user(e.root.ID, "comeback@example.com", usermgmt.RoleGeneral)
+	e.clock.Set(start.AddDate(0, 2, 0))
+	e.login(e.admin)
+	e.clock.Set(start.AddDate(0, 4, 0))
+	_, err := e.m.Sweep(e.ctx)
+	ok(t, err)
+	eq(t, "status", e.get(u.ID).Status, usermgmt.StatusInactive)
+	_, err = e.m.Unban(e.ctx, e.admin.ID, u.ID)
+	isErr(t, err, usermgmt.ErrInvalidTransition)
+	got, err := e.m.Reactivate(e.ctx, e.admin.ID, u.ID)
+	ok(t, err)
+	eq(t, "status", got.Status, usermgmt.StatusActive)
+	n, err := e.m.Sweep(e.ctx) // not swept again at once
+	ok(t, err)
+	eq(t, "moved after reactivation", n, 0)
+	_, err = e.m.Authenticate(e.ctx, u.Email, Password)
+	ok(t, err)
+}
+
+// login authenticates u with Password, restarting their inactivity clock.
+func (e *env) login(u usermgmt.User) {
+	e.t.Helper()
+	if _, err := e.m.Authenticate(e.ctx, u.Email, Password); err != nil {
+		e.t.Fatalf("login %s: %v", u.Email, err)
+	}
+}

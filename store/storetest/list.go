@@ -1,0 +1,163 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/usermgmt/usermgmt"
+)
+
+var listTests = map[string]func(*testing.T, *suite){
+	"KeysetPagesWithoutGapsOrDuplicates": testPagination,
+	"SearchAndFilters":                   testSearchAndFilters,
+	"BadCursorAndLimit":                  testBadCursor,
+}
+
+func (e *env) inviteMany(accountID, prefix string, n int) []string {
+	e.t.Helper()
+	emails := make([]string, n)
+	for i := range emails {
+		emails[i] = email(prefix, i)
+	}
+	res, err := e.m.InviteUsers(e.ctx, e.admin.ID, usermgmt.BulkInvite{AccountID: accountID, Emails: emails})
+	ok(e.t, err)
+	ids := make([]string, n)
+	for i, r := range res {
+		if r.Outcome != usermgmt.Invited {
+			e.t.Fatalf("invite %s: %s %v", r.Email, r.Outcome, r.Err)
+		}
+		ids[i] = r.UserID
+	}
+	return ids
+}
+
+// testPagination pages through thousands of users while others are being
+// added: every user present before the walk appears exactly once, in ID order.
+func testPagination(t *testing.T, su *suite) {
+	e := su.env(t)
+	n := 3000
+	if su.short {
+		n = 600
+	}
+	want := append([]string{e.admin.ID}, e.inviteMany(e.root.ID, "page", n)...)
+	slices.Sort(want)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // concurrent writers: new users and changes to listed ones
+		defer wg.Done()
+		for i := 0; ctx.Err() == nil && i < 200; i++ {
+			_, err := e.m.CreateUser(ctx, e.admin.ID, usermgmt.NewUser{AccountID: e.root.ID, Email: email("during", i), FirstName: "D", LastName: "W"})
+			if err != nil && ctx.Err() == nil {
+				t.Errorf("concurrent create: %v", err)
+			}
+			_, _ = e.m.UpdateProfile(ctx, e.admin.ID, want[(i*37)%len(want)], usermgmt.Profile{FirstName: fmt.Sprint("Renamed", i)})
+		}
+	}()
+	seen := map[string]int{}
+	var order []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		page, err := e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Cursor: cursor, Limit: 97})
+		ok(t, err)
+		for _, u := range page.Items {
+			seen[u.ID]++
+			order = append(order, u.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		if len(page.Items) != 97 {
+			t.Fatalf("page %d has %d users but a next cursor", pages, len(page.Items))
+		}
+		cursor = page.Next
+	}
+	cancel()
+	wg.Wait()
+	for id, c := range seen {
+		if c != 1 {
+			t.Fatalf("user %s listed %d times", id, c)
+		}
+	}
+	for _, id := range want {
+		if seen[id] != 1 {
+			t.Fatalf("user %s missing from the pages", id)
+		}
+	}
+	if !slices.IsSorted(order) {
+		t.Fatal("pages are not in ascending ID order")
+	}
+}
+
+func testSearchAndFilters(t *testing.T, su *suite) {
+	e := su.env(t, usermgmt.WithRoles(usermgmt.Role{Name: "analyst"}))
+	mk := func(first, last, mail, role string) usermgmt.User {
+		c, err := e.m.CreateUser(e.ctx, e.admin.ID, usermgmt.NewUser{AccountID: e.root.ID, Email: mail, FirstName: first, LastName: last, Role: role, Password: Password})
+		ok(t, err)
+		return c.User
+	}
+	smithA := mk("Anna", "Smith", "anna@example.com", usermgmt.RoleGeneral)
+	smithB := mk("Blacksmith", "Jones", "bj@example.com", "analyst")
+	smithC := mk("Carl", "Carlson", "c.SMITHERS@example.com", usermgmt.RoleGeneral)
+	other := mk("Dora", "Explorer", "dora@example.com", usermgmt.RoleGeneral)
+	names := func(q usermgmt.UserQuery) []string {
+		t.Helper()
+		var out []string
+		for {
+			page, err := e.m.ListUsers(e.ctx, e.admin.ID, q)
+			ok(t, err)
+			for _, u := range page.Items {
+				out = append(out, u.Email)
+			}
+			if page.Next == "" {
+				return out
+			}
+			q.Cursor = page.Next
+		}
+	}
+	want := func(got []string, users ...usermgmt.User) {
+		t.Helper()
+		w := make([]string, len(users))
+		for i, u := range users {
+			w[i] = u.Email
+		}
+		if !slices.Equal(got, w) {
+			t.Fatalf("listed %v, want %v", got, w)
+		}
+	}
+	want(names(usermgmt.UserQuery{Search: "SMITH", Limit: 1}), smithA, smithB, smithC)
+	want(names(usermgmt.UserQuery{Search: "smith", Roles: []string{"analyst"}}), smithB)
+	want(names(usermgmt.UserQuery{Search: "dora@"}), other)
+	want(names(usermgmt.UserQuery{Search: "zz-nobody"}))
+	want(names(usermgmt.UserQuery{Search: "a"}), e.get(e.admin.ID), smithA, smithB, smithC, other) // every address has an a
+
+	_, err := e.m.Ban(e.ctx, e.admin.ID, smithB.ID)
+	ok(t, err)
+	_, err = e.m.Remove(e.ctx, e.admin.ID, smithC.ID)
+	ok(t, err)
+	want(names(usermgmt.UserQuery{Search: "smith"}), smithA, smithB)
+	want(names(usermgmt.UserQuery{Search: "smith", Statuses: []usermgmt.Status{usermgmt.StatusBanned}}), smithB)
+	want(names(usermgmt.UserQuery{Search: "smith", IncludeRemoved: true}), smithA, smithB, smithC)
+	want(names(usermgmt.UserQuery{Statuses: []usermgmt.Status{usermgmt.StatusRemoved}}), smithC)
+	page, err := e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Search: "anna"})
+	ok(t, err)
+	if page.Items[0].PasswordHash != "" {
+		t.Fatal("ListUsers returned a password hash")
+	}
+}
+
+func testBadCursor(t *testing.T, su *suite) {
+	e := su.env(t)
+	_, err := e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Cursor: "not-a-cursor!"})
+	isErr(t, err, usermgmt.ErrInvalidCursor)
+	_, err = e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Limit: -1})
+	isErr(t, err, usermgmt.ErrInvalidInput)
+	_, err = e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Statuses: []usermgmt.Status{"zombie"}})
+	isErr(t, err, usermgmt.ErrInvalidInput)
+	_, err = e.m.History(e.ctx, e.admin.ID, e.admin.ID, "bad cursor", 0)
+	isErr(t, err, usermgmt.ErrInvalidCursor)
+}

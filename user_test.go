@@ -1,0 +1,28 @@
+package usermgmt_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/usermgmt/usermgmt"
+)
+
+func TestNormalizeEmail(t *testing.T) {
+	for in, want := range map[string]string{
+		"  Ann.Lee@Example.COM ": "ann.lee@example.com",
+		"a+tag@sub.example.org":  "a+tag@sub.example.org",
+	} {
+		got, err := usermgmt.NormalizeEmail(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "plain", "@example.com", "ann@", "ann@localhost", "Ann <ann@example.com>",
+		"ann@example.com, bob@example.com", "ann@exa mple.com", "ann@example.com."} {
+		_, err := usermgmt.NormalizeEmail(in)
+		var fe *usermgmt.FieldError
+		if !errors.Is(err, usermgmt.ErrInvalidEmail) || !errors.As(err, &fe) || fe.Field != "email" {
+			t.Errorf("NormalizeEmail(%q) = %v, want an email FieldError", in, err)
+		}
+	}
+}
