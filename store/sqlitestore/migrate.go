@@ -88,10 +88,11 @@ func schemaVersion(ctx context.Context, conn *sql.Conn) (int, error) {
 	return int(v.Int64), nil
 }
 
-// migrate brings the schema up to date. A database already current is only
-// read; otherwise the pending migrations run in one IMMEDIATE transaction,
-// which re-reads the version once it holds the write lock, so that of two
-// processes opening a new file at once the second finds the work done.
+// migrate brings the schema up to date. The pending migrations run in one
+// IMMEDIATE transaction, which re-reads the version once it holds the write
+// lock, so that of two processes opening a new file at once the second
+// finds the work done. A schema newer than the code is refused before
+// anything is written.
 func (s *Store) migrate(ctx context.Context) error {
 	return s.migrateTo(ctx, migrations())
 }
@@ -114,10 +115,16 @@ func (s *Store) migrateTo(ctx context.Context, ms []migration) error {
 	if err != nil {
 		return s.mapErr(err)
 	}
-	if err := check(current); err != nil || current == latest {
+	if err := check(current); err != nil {
 		return err
 	}
+	// Even when the schema is current, take the write lock once: that
+	// proves the file writable (ErrReadOnly) and free (ErrBusy) now rather
+	// than at the first write.
 	return s.tx(ctx, func(conn *sql.Conn) error {
+		if current == latest {
+			return nil
+		}
 		if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER PRIMARY KEY,
 			name    TEXT NOT NULL

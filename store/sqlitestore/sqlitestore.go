@@ -114,6 +114,9 @@ type Store struct {
 	write   *sql.DB // writes; Open gives it one connection
 	owned   bool    // Close closes read and write
 	timeout time.Duration
+	// searchCandidates is the bound of ListUsers' trigram path; tests
+	// change it to drive one path or the other.
+	searchCandidates int
 }
 
 var _ usermgmt.Store = (*Store)(nil)
@@ -206,7 +209,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
-	s := &Store{path: abs, write: write, read: write, owned: true, timeout: c.busyTimeout}
+	s := &Store{path: abs, write: write, read: write, owned: true, timeout: c.busyTimeout, searchCandidates: searchCandidates}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
@@ -238,7 +241,7 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	if _, ok := db.Driver().(*sqlite.Driver); !ok {
 		return nil, fmt.Errorf("sqlitestore: the *sql.DB uses driver %T, not modernc.org/sqlite", db.Driver())
 	}
-	s := &Store{read: db, write: db}
+	s := &Store{read: db, write: db, searchCandidates: searchCandidates}
 	var fk, busy int64
 	var file string
 	err := s.withConn(ctx, db, func(conn *sql.Conn) error {

@@ -343,11 +343,11 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 	if utf8.RuneCountInString(q.Search) >= 3 {
 		var n int
 		err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM users_fts WHERE users_fts MATCH ? LIMIT ?)",
-			ftsPhrase(q.Search), searchCandidates+1).Scan(&n)
+			ftsPhrase(q.Search), s.searchCandidates+1).Scan(&n)
 		if err != nil {
 			return nil, s.mapErr(err)
 		}
-		useFTS = n <= searchCandidates
+		useFTS = n <= s.searchCandidates
 	}
 	var query string
 	var args []any
