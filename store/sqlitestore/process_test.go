@@ -1,0 +1,268 @@
+package sqlitestore_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/store/sqlitestore"
+)
+
+// Some tests re-run this test binary as a child process, so that two OS
+// processes, each with its own SQLite connections and file locks, work on
+// one file. A child is told what to do by these environment variables.
+const (
+	childMode = "SQLITESTORE_CHILD" // what the child does
+	childPath = "SQLITESTORE_CHILD_PATH"
+	childArg  = "SQLITESTORE_CHILD_ARG"
+)
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childMode); mode != "" {
+		if err := runChild(mode, os.Getenv(childPath), os.Getenv(childArg)); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// cheapHash keeps argon2id real but quick, as store/storetest does.
+var cheapHash = usermgmt.HashParams{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+const password = "correct horse battery staple"
+
+// runChild is the child's side. It prints "ready", waits for a line on
+// stdin, does its work and prints its result.
+func runChild(mode, path, arg string) error {
+	ctx := context.Background()
+	in := bufio.NewReader(os.Stdin)
+	wait := func() error {
+		fmt.Println("ready")
+		_, err := in.ReadString('\n')
+		return err
+	}
+	switch mode {
+	case "open": // open a (new) file at the same moment as other children
+		if err := wait(); err != nil {
+			return err
+		}
+		s, err := sqlitestore.Open(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		v, err := s.SchemaVersion(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Println("version", v)
+		return nil
+	case "lockout": // fire wrong passwords at the user with email arg
+		s, err := sqlitestore.Open(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		m, err := usermgmt.New(s, usermgmt.WithHashParams(cheapHash))
+		if err != nil {
+			return err
+		}
+		if err := wait(); err != nil {
+			return err
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for i := 0; i < 64; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := m.Authenticate(ctx, arg, fmt.Sprintf("wrong password %d of process %d", i, os.Getpid()))
+				if !errors.Is(err, usermgmt.ErrInvalidCredentials) && !errors.Is(err, usermgmt.ErrLocked) {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			return fmt.Errorf("authenticate: %w", err)
+		}
+		fmt.Println("verified", m.Stats().PasswordVerifications)
+		return nil
+	case "readonly": // open a file this (unprivileged) process cannot write
+		_, err := sqlitestore.Open(ctx, path)
+		fmt.Println("error", err)
+		return nil
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
+
+// child is a running child process.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+}
+
+func startChild(t *testing.T, mode, path, arg string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childMode+"="+mode, childPath+"="+path, childArg+"="+arg)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	if line := c.line(t); line != "ready" {
+		t.Fatalf("child %s said %q, want ready", mode, line)
+	}
+	return c
+}
+
+func (c *child) line(t *testing.T) string {
+	t.Helper()
+	if !c.out.Scan() {
+		t.Fatalf("child ended without a line: %v", c.out.Err())
+	}
+	return c.out.Text()
+}
+
+// finish reads the child's result line and waits for it to exit cleanly.
+func (c *child) finish(t *testing.T) string {
+	t.Helper()
+	line := c.line(t)
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	return line
+}
+
+// TestLockoutAcrossProcesses runs the lockout race from two OS processes,
+// 64 goroutines each, on one file: at most (and here exactly) ten password
+// hashes are verified in all, and the user ends Locked with one lock event.
+func TestLockoutAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	s := open(t, path)
+	m, err := usermgmt.New(s, usermgmt.WithHashParams(cheapHash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Root",
+		Admin: usermgmt.NewUser{Email: "admin@example.com", FirstName: "Ada", LastName: "Admin", Password: password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := s.UserByEmail(ctx, "admin@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.CreateUser(ctx, usermgmt.System, usermgmt.NewUser{AccountID: admin.AccountID, Email: "victim@example.com",
+		FirstName: "Vic", LastName: "Tim", Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := c.User
+
+	children := []*child{startChild(t, "lockout", path, victim.Email), startChild(t, "lockout", path, victim.Email)}
+	for _, ch := range children {
+		if _, err := io.WriteString(ch.stdin, "go\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var verified uint64
+	for i, ch := range children {
+		line := ch.finish(t)
+		n, err := strconv.ParseUint(strings.TrimPrefix(line, "verified "), 10, 64)
+		if err != nil {
+			t.Fatalf("child %d said %q", i, line)
+		}
+		t.Logf("process %d verified %d hashes", i, n)
+		verified += n
+	}
+	if verified != 10 {
+		t.Fatalf("%d password hashes verified across two processes, want exactly 10", verified)
+	}
+	got, err := s.User(ctx, victim.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != usermgmt.StatusLocked || got.FailedAttempts != 10 {
+		t.Fatalf("victim is %s with %d failed attempts, want locked with 10", got.Status, got.FailedAttempts)
+	}
+	evs, err := s.History(ctx, usermgmt.HistoryQuery{UserID: victim.ID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locks := 0
+	for _, e := range evs {
+		if e.Action == usermgmt.ActionLock {
+			locks++
+		}
+	}
+	if locks != 1 {
+		t.Fatalf("%d lock events, want 1", locks)
+	}
+	if _, err := m.Authenticate(ctx, victim.Email, password); !errors.Is(err, usermgmt.ErrLocked) {
+		t.Fatalf("the right password after the lock: %v, want ErrLocked", err)
+	}
+}
+
+// TestProcessesOpenNewFileAtOnce starts four processes that open the same
+// file, which does not exist yet, at the same moment: each sees the current
+// schema. (A second run of a migration would have failed that child on
+// schema_migrations' primary key or on CREATE TABLE.)
+func TestProcessesOpenNewFileAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	path := filepath.Join(t.TempDir(), "new.db")
+	var children []*child
+	for i := 0; i < 4; i++ {
+		children = append(children, startChild(t, "open", path, ""))
+	}
+	for _, ch := range children {
+		if _, err := io.WriteString(ch.stdin, "go\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := open(t, path)
+	want, err := s.SchemaVersion(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range children {
+		if line := ch.finish(t); line != fmt.Sprint("version ", want) {
+			t.Fatalf("child %d said %q, want version %d", i, line, want)
+		}
+	}
+}
