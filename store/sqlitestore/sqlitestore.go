@@ -212,7 +212,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	s := &Store{path: abs, write: write, read: write, owned: true, timeout: c.busyTimeout, searchCandidates: searchCandidates}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, openErr(path, err)
 	}
 	read, err := sql.Open("sqlite", dsn(abs, c, true))
 	if err != nil {
@@ -224,10 +224,21 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := read.PingContext(ctx); err != nil {
 		write.Close()
 		read.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, s.mapErr(err))
+		return nil, openErr(path, s.mapErr(err))
 	}
 	s.read = read
 	return s, nil
+}
+
+// openErr names the path in an error of Open, unless the error is one of
+// the package's own, which name it already.
+func openErr(path string, err error) error {
+	for _, own := range []error{ErrNotDatabase, ErrReadOnly, ErrBusy, ErrSchemaTooNew} {
+		if errors.Is(err, own) {
+			return err
+		}
+	}
+	return fmt.Errorf("sqlitestore: open %s: %w", path, err)
 }
 
 // New returns a Store on db, a pool from the "sqlite" driver (import
