@@ -3,27 +3,61 @@
 // passwords and the lock, the admin's unlock, three months of silence and
 // the inactivity sweep, and the user's history.
 //
+// The users live in a SQLite file, the library's default store: a new
+// temporary file, removed at the end, unless -db names one to keep.
+//
 //	go run ./examples/quickstart
+//	go run ./examples/quickstart -db users.db
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/usermgmt/usermgmt"
-	"github.com/usermgmt/usermgmt/store/memstore"
+	"github.com/usermgmt/usermgmt/store/sqlitestore"
 )
 
 func main() {
-	if err := run(context.Background(), memstore.New(), os.Stdout); err != nil {
+	dbPath := flag.String("db", "", "SQLite database file to keep the users in (default: a temporary file, removed at the end)")
+	flag.Parse()
+	if err := tell(context.Background(), *dbPath, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// tell opens the SQLite store at path, or at a temporary file when path is
+// empty, and tells the story over it.
+func tell(ctx context.Context, path string, w io.Writer) error {
+	where := path
+	if path == "" {
+		dir, err := os.MkdirTemp("", "usermgmt-quickstart-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		path = filepath.Join(dir, "users.db")
+		where = path + " (temporary)"
+	}
+	store, err := sqlitestore.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Fprintf(w, "users kept in SQLite file %s\n\n", where)
+	err = run(ctx, store, w)
+	if errors.Is(err, usermgmt.ErrDuplicateEmail) {
+		return fmt.Errorf("%s already holds the quickstart's users; name a new file or none: %w", path, err)
+	}
+	return err
 }
 
 // run tells the story over store, writing it to w.
