@@ -109,8 +109,8 @@ func ExampleManager_Authenticate() {
 	fmt.Println(err)
 
 	// ...until an admin unlocks.
-	eve, _ := m.ListUsers(ctx, admin.ID, usermgmt.UserQuery{Search: "eve@"})
-	if _, err := m.Unlock(ctx, admin.ID, eve.Items[0].ID, ""); err != nil {
+	eve, _ := m.UserByEmail(ctx, admin.ID, "eve@acme.example")
+	if _, err := m.Unlock(ctx, admin.ID, eve.ID, ""); err != nil {
 		panic(err)
 	}
 	u, err := m.Authenticate(ctx, "eve@acme.example", "the real passphrase")

@@ -304,7 +304,26 @@ func (m *Manager) User(ctx context.Context, actorID, userID string) (User, error
 	if err != nil {
 		return User{}, err
 	}
-	if actorID != userID {
+	return m.visible(ctx, actorID, u)
+}
+
+// UserByEmail returns the non-removed user with the email, under the same
+// rules as User.
+func (m *Manager) UserByEmail(ctx context.Context, actorID, email string) (User, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := m.store.UserByEmail(ctx, e)
+	if err != nil {
+		return User{}, err
+	}
+	return m.visible(ctx, actorID, u)
+}
+
+// visible returns u to the actor when they are u or may manage u.
+func (m *Manager) visible(ctx context.Context, actorID string, u User) (User, error) {
+	if actorID != u.ID {
 		act, err := m.actor(ctx, actorID)
 		if err != nil {
 			return User{}, err
