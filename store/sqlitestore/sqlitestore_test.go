@@ -7,6 +7,7 @@ import (
 
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/store/sqlitestore"
+	"github.com/usermgmt/usermgmt/store/storebench"
 	"github.com/usermgmt/usermgmt/store/storetest"
 )
 
@@ -39,4 +40,9 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) usermgmt.Store {
 		return open(t, filepath.Join(t.TempDir(), "users.db"))
 	}, opts...)
+}
+
+// BenchmarkAuthenticate is the shared Authenticate benchmark on a file.
+func BenchmarkAuthenticate(b *testing.B) {
+	storebench.Authenticate(b, open(b, filepath.Join(b.TempDir(), "bench.db")))
 }
