@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,10 +24,18 @@ import (
 //
 //	go test -run '^$' -bench Writes -benchtime 2000x ./store/sqlitestore/
 func BenchmarkWrites(b *testing.B) {
-	for _, conns := range []int{1, 4, 16} {
-		b.Run(fmt.Sprintf("writer-conns=%d", conns), func(b *testing.B) {
+	for _, mode := range []string{"FULL", "NORMAL"} {
+		for _, conns := range []int{1, 4, 16} {
+			b.Run(fmt.Sprintf("sync=%s/writer-conns=%d", mode, conns), func(b *testing.B) { benchWrites(b, mode, conns) })
+		}
+	}
+}
+
+func benchWrites(b *testing.B, mode string, conns int) {
+	{
+		{
 			ctx := context.Background()
-			s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+			s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"), WithSynchronous(mode))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -50,9 +60,18 @@ func BenchmarkWrites(b *testing.B) {
 			var seq, conflicts atomic.Int64
 			b.SetParallelism(32) // 32 × GOMAXPROCS goroutines
 			b.ResetTimer()
+			var mu sync.Mutex
+			var lat []time.Duration
 			b.RunParallel(func(pb *testing.PB) {
 				rng := rand.New(rand.NewPCG(uint64(seq.Add(1)), 7))
+				var mine []time.Duration
+				defer func() {
+					mu.Lock()
+					lat = append(lat, mine...)
+					mu.Unlock()
+				}()
 				for pb.Next() {
+					start := time.Now()
 					u := users[rng.IntN(len(users))]
 					for {
 						cur, err := s.User(ctx, u.ID)
@@ -79,9 +98,13 @@ func BenchmarkWrites(b *testing.B) {
 					if _, _, err := s.RecordLogin(ctx, usermgmt.Login{UserID: u.ID, At: at, VerifiedHash: r.PasswordHash}); err != nil {
 						b.Fatal(err)
 					}
+					mine = append(mine, time.Since(start))
 				}
 			})
 			b.ReportMetric(float64(conflicts.Load())/float64(b.N), "conflicts/op")
-		})
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+		}
 	}
 }
