@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed migrations/*.sql
@@ -93,8 +96,27 @@ func schemaVersion(ctx context.Context, conn *sql.Conn) (int, error) {
 // lock, so that of two processes opening a new file at once the second
 // finds the work done. A schema newer than the code is refused before
 // anything is written.
+//
+// Setting up a new file can also fail at once with SQLITE_BUSY, without
+// waiting: while two processes both switch a new file to WAL, SQLite's
+// deadlock avoidance refuses one of them rather than invoking its busy
+// handler. migrate retries such failures, with growing, jittered pauses,
+// until the busy timeout has passed.
 func (s *Store) migrate(ctx context.Context) error {
-	return s.migrateTo(ctx, migrations())
+	deadline := time.Now().Add(s.timeout)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		err := s.migrateTo(ctx, migrations())
+		if err == nil || !errors.Is(err, ErrBusy) || time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(pause + rand.N(pause))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Store) migrateTo(ctx context.Context, ms []migration) error {

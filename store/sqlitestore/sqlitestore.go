@@ -359,7 +359,7 @@ func (s *Store) mapErr(err error) error {
 	case sqlite3.SQLITE_READONLY:
 		return fmt.Errorf("%w: %s: %v", ErrReadOnly, s.path, err)
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return fmt.Errorf("%w: %s: waited %v: %v", ErrBusy, s.path, s.timeout, err)
+		return fmt.Errorf("%w: %s (busy timeout %v): %v", ErrBusy, s.path, s.timeout, err)
 	}
 	return err
 }
