@@ -312,9 +312,6 @@ func (d scaleData) build(t *testing.T, path string) {
 		}
 	}
 	wg.Wait()
-	if _, err := s.write.Exec("ANALYZE"); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		t.Fatal(err)
 	}

@@ -9,7 +9,8 @@
 // Open opens (creating it when missing) a database file by path; New wraps
 // an existing *sql.DB from the "sqlite" driver, for an application that keeps
 // its own tables in the same file. Either way the schema is created or
-// upgraded before the Store is returned (see Migrations), and Close releases
+// upgraded before the Store is returned (see the Migrations section), and
+// Close releases
 // what the Store opened.
 //
 // # Connection settings
@@ -63,16 +64,39 @@
 // transaction, which also serialises processes that open the same new file
 // at once: the second one waits for the first and then finds nothing to do.
 // A file whose schema is newer than this code knows is refused with
-// ErrSchemaTooNew, and nothing is written to it.
+// ErrSchemaTooNew, and nothing is written to it. Open takes the write lock
+// once even when there is nothing to migrate, so that a read-only file
+// (ErrReadOnly) or one held locked by another connection (ErrBusy) is
+// reported by Open rather than by the first write.
 //
-// # Indexes
+// # Indexes and cost
 //
-// Email uniqueness is a unique index over email among non-removed users;
-// lists walk a (account, user ID) index that lists each user under its
-// account and every ancestor account, so any subtree pages by keyset; the
-// inactivity sweep walks a partial index over (last_active_at, id) of active
-// users; search of three or more characters goes through an FTS5 trigram
-// index (see ListUsers).
+// Email uniqueness is a partial unique index over email among non-removed
+// users. Lists walk user_tree, an index that files each user under its
+// account and under every ancestor account, in user ID order, so any
+// subtree pages by keyset and a deep page costs what the first does. The
+// inactivity sweep walks a partial index over (last_active_at, id) of
+// active users, so it reads the stale users and nothing else. History
+// walks (user_id, id) of the audit events.
+//
+// Search goes through an FTS5 trigram index over the lower-cased names and
+// the email when the term has three or more characters and matches few
+// users (see ListUsers); a common term is served faster by walking the
+// subtree, where matches come quickly. Terms of one or two characters
+// cannot use a trigram index and always walk: fast when they are common,
+// as nearly all are, but a page of a rare one (say "qz") reads the whole
+// subtree.
+//
+// Figures for 1,000,000 users (61 accounts, 10% stale, 1.1 GB file) on a
+// 2-core machine, medians: UserByEmail 49µs; a page of 51 users 0.24ms,
+// page 1 and a page after 90% of the users alike, for the top account and
+// for a client; search for a rare term 2.1ms, for a last name held by 37
+// users 18ms, for a common term 1.6ms, where walking instead takes 1.2s for
+// the rare term; a two-letter term that matches nobody 1.3s; the first page
+// of 1000 stale users 7.7ms and the walk over all 100,000 of them 0.84s.
+// TestScale in this package produces them:
+//
+//	SQLITESTORE_SCALE=1000000 go test -run TestScale -timeout 60m -v ./store/sqlitestore/
 package sqlitestore
 
 import (
@@ -294,8 +318,6 @@ func (s *Store) Close() error {
 	if !s.owned {
 		return nil
 	}
-	// Let SQLite refresh its planner statistics where they are stale.
-	_, _ = s.write.Exec("PRAGMA optimize")
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
