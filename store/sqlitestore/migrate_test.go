@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
+
+	"github.com/usermgmt/usermgmt"
 )
 
 func TestEmbeddedMigrationsLoad(t *testing.T) {
@@ -191,24 +194,29 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		}
 		return b.String()
 	}
-	scan := "SELECT " + userColsOf("u") + " FROM user_tree t CROSS JOIN users u ON u.id = t.user_id" +
-		" WHERE t.account_seq = ? AND t.user_id > ? AND u.status <> 'removed'" +
-		" AND (instr(u.first_lc, ?) > 0 OR instr(u.last_lc, ?) > 0 OR instr(u.email, ?) > 0) ORDER BY t.user_id LIMIT ?"
-	fts := "SELECT " + userColsOf("u") + " FROM users_fts CROSS JOIN users u ON u.seq = users_fts.rowid" +
-		" WHERE users_fts MATCH ? AND u.id > ? AND EXISTS (SELECT 1 FROM user_tree t WHERE t.account_seq = ? AND t.user_id = u.id)" +
-		" AND u.status <> 'removed' ORDER BY u.id LIMIT ?"
+	all := usermgmt.ListQuery{AccountID: "a", Limit: 10}
+	search := usermgmt.ListQuery{AccountID: "a", Search: "abc", Statuses: []usermgmt.Status{usermgmt.StatusLocked},
+		Roles: []string{"admin"}, After: "x", Limit: 10}
+	walkQ, walkArgs := listSQL(search, 1, false)
+	listQ, listArgs := listSQL(all, 1, false)
+	ftsQ, ftsArgs := listSQL(search, 1, true)
+	staleQ, staleArgs, err := staleSQL(usermgmt.StaleQuery{ActiveBefore: time.Now(), AfterActive: time.Now(), AfterID: "x", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, query string
 		args        []any
 		sortOK      bool
 	}{
-		{"list", scan, []any{1, "", "x", "x", "x", 10}, false},
-		{"search", fts, []any{`"abc"`, "", 1, 10}, true},
-		{"stale", "SELECT " + userCols + " FROM users INDEXED BY users_stale WHERE status = 'active' AND last_active_at < ? AND (last_active_at, id) > (?, ?) ORDER BY last_active_at, id LIMIT ?", []any{5, 1, "", 10}, false},
+		{"list", listQ, listArgs, false},
+		{"search by walking", walkQ, walkArgs, false},
+		{"search by trigrams", ftsQ, ftsArgs, true},
+		{"stale", staleQ, staleArgs, false},
 		{"email", "SELECT " + userCols + " FROM users WHERE email = ? AND status <> 'removed'", []any{"a@b.c"}, false},
 		{"token", "SELECT " + userCols + " FROM users WHERE invite_token_hash = ? LIMIT 1", []any{"ab"}, false},
 		{"history", "SELECT " + eventCols + " FROM audit_events WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?", []any{"u", "z", 10}, false},
-		{"admins", "SELECT EXISTS (SELECT 1 FROM users WHERE account_id = ? AND role = 'admin' AND status = 'active')", []any{"a"}, false},
+		{"admins", activeAdminSQL, []any{"a"}, false},
 	} {
 		p := plan(c.query, c.args...)
 		t.Logf("%s:\n%s", c.name, p)

@@ -18,6 +18,10 @@ var (
 	updateUserSQL = "UPDATE users SET " + strings.Join(writeColumns, " = ?, ") + " = ? WHERE id = ? AND version = ?"
 	insertTreeSQL = "INSERT INTO user_tree (account_seq, user_id) VALUES (?, ?)"
 	insertEvSQL   = "INSERT INTO audit_events (" + eventCols + ") VALUES (" + placeholders(7) + ")"
+	// The role is a literal, not a parameter, so that the partial index
+	// users_active_admins (WHERE role = 'admin' AND status = 'active') applies.
+	activeAdminSQL = "SELECT EXISTS (SELECT 1 FROM users WHERE account_id = ? AND role = '" + usermgmt.RoleAdmin +
+		"' AND status = 'active')"
 )
 
 // writeErr maps a failed insert or update onto the contract's sentinels:
@@ -237,9 +241,7 @@ func (s *Store) UpdateUser(ctx context.Context, up usermgmt.UserUpdate) error {
 		}
 		if up.KeepAdmin {
 			var ok bool
-			err := conn.QueryRowContext(ctx,
-				"SELECT EXISTS (SELECT 1 FROM users WHERE account_id = ? AND role = ? AND status = 'active')",
-				u.AccountID, usermgmt.RoleAdmin).Scan(&ok)
+			err := conn.QueryRowContext(ctx, activeAdminSQL, u.AccountID).Scan(&ok)
 			if err != nil {
 				return s.mapErr(err)
 			}
@@ -338,7 +340,6 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 	if err != nil {
 		return nil, s.mapErr(err)
 	}
-	filter, fargs := listFilter(q)
 	useFTS := false
 	if utf8.RuneCountInString(q.Search) >= 3 {
 		var n int
@@ -349,6 +350,14 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 		}
 		useFTS = n <= s.searchCandidates
 	}
+	query, args := listSQL(q, seq, useFTS)
+	return s.users(ctx, query, args...)
+}
+
+// listSQL builds ListUsers' query over the subtree of the account with seq:
+// the trigram path when useFTS is set, the walk otherwise.
+func listSQL(q usermgmt.ListQuery, seq int64, useFTS bool) (string, []any) {
+	filter, fargs := listFilter(q)
 	var query string
 	var args []any
 	if useFTS {
@@ -362,7 +371,7 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 			" WHERE t.account_seq = ? AND t.user_id > ?" + filter + " ORDER BY t.user_id LIMIT ?"
 		args = append([]any{seq, q.After}, fargs...)
 	}
-	return s.users(ctx, query, append(args, q.Limit)...)
+	return query, append(args, q.Limit)
 }
 
 // listFilter returns the status, role and search conditions of q.
@@ -423,21 +432,27 @@ func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermg
 	if q.Limit < 1 {
 		return nil, fmt.Errorf("sqlitestore: stale limit %d; need at least 1", q.Limit)
 	}
+	if q.ActiveBefore.IsZero() {
+		return nil, ctx.Err() // nothing is before the zero time
+	}
+	query, args, err := staleSQL(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.users(ctx, query, args...)
+}
+
+// staleSQL builds StaleUsers' query, pinned to the partial index of active
+// users by (last_active_at, id).
+func staleSQL(q usermgmt.StaleQuery) (string, []any, error) {
 	var n nanos
-	before := n.of("ActiveBefore", q.ActiveBefore)
 	query := "SELECT " + userCols + " FROM users INDEXED BY users_stale WHERE status = 'active' AND last_active_at < ?"
-	args := []any{before}
+	args := []any{n.of("ActiveBefore", q.ActiveBefore)}
 	if !q.AfterActive.IsZero() || q.AfterID != "" {
 		query += " AND (last_active_at, id) > (?, ?)"
 		args = append(args, n.of("AfterActive", q.AfterActive), q.AfterID)
 	}
-	if n.err != nil {
-		return nil, n.err
-	}
-	if q.ActiveBefore.IsZero() {
-		return nil, ctx.Err() // nothing is before the zero time
-	}
-	return s.users(ctx, query+" ORDER BY last_active_at, id LIMIT ?", append(args, q.Limit)...)
+	return query + " ORDER BY last_active_at, id LIMIT ?", append(args, q.Limit), n.err
 }
 
 // ReserveAttempt implements usermgmt.Store with one UPDATE … RETURNING: the
