@@ -87,16 +87,19 @@
 // as nearly all are, but a page of a rare one (say "qz") reads the whole
 // subtree.
 //
-// Figures for 1,000,000 users (61 accounts, 10% stale, 1.1 GB file) on a
-// 2-core machine, medians: UserByEmail 49µs; a page of 51 users 0.24ms,
-// page 1 and a page after 90% of the users alike, for the top account and
-// for a client; search for a rare term 2.1ms, for a last name held by 37
-// users 18ms, for a common term 1.6ms, where walking instead takes 1.2s for
-// the rare term; a two-letter term that matches nobody 1.3s; the first page
-// of 1000 stale users 7.7ms and the walk over all 100,000 of them 0.84s.
+// Figures for 1,000,000 users (61 accounts, 10% stale, a 1.1 GB file) on a
+// shared 2-core machine, medians, the range over three runs: UserByEmail
+// 0.05–0.46ms; a page of 51 users 0.25–0.47ms, page 1 and a page after 90%
+// of the users alike, for the top account and for a client; search for a
+// rare term 1.4–2.6ms, for a last name held by 37 users 16–18ms, for a
+// common term about 1ms, where walking instead takes 1.2s for the rare
+// term; a two-letter term that matches nobody 1.2–1.3s; the first page of
+// 1000 stale users 8ms, the walk over all 100,000 of them 0.73–0.84s; and
+// Manager.Sweep making those 100,000 Inactive, one versioned write and
+// audit event each, 1m42s.
 // TestScale in this package produces them:
 //
-//	SQLITESTORE_SCALE=1000000 go test -run TestScale -timeout 60m -v ./store/sqlitestore/
+//	SQLITESTORE_SCALE=1000000 SQLITESTORE_SCALE_SWEEP=1 go test -run TestScale -timeout 60m -v ./store/sqlitestore/
 package sqlitestore
 
 import (
