@@ -31,8 +31,13 @@ var (
 const enableHint = "install redis-server (Debian: apt-get install redis-server) or set USERMGMT_TEST_REDIS_URL=redis://host:port/db to run the Redis store's tests"
 
 func TestMain(m *testing.M) {
+	redis.SetLogger(quiet{}) // the fault tests make the pool complain on purpose
 	os.Exit(runTests(m))
 }
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 func runTests(m *testing.M) int {
 	if url := os.Getenv("USERMGMT_TEST_REDIS_URL"); url != "" {
