@@ -150,7 +150,7 @@ type Store struct {
 
 var _ usermgmt.Store = (*Store)(nil)
 
-// Option configures Open and New.
+// Option configures Open.
 type Option func(*config)
 
 type config struct {
@@ -160,15 +160,14 @@ type config struct {
 }
 
 // WithBusyTimeout sets how long a connection waits for a lock held by
-// another connection before failing with ErrBusy. Default 5s. Open only.
+// another connection before failing with ErrBusy. Default 5s.
 func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
 
 // WithReadConns sets the size of the reader pool. Default max(4, GOMAXPROCS).
-// Open only.
 func WithReadConns(n int) Option { return func(c *config) { c.readConns = n } }
 
 // WithSynchronous sets PRAGMA synchronous: "FULL" (the default), "NORMAL"
-// or "EXTRA". Open only.
+// or "EXTRA".
 func WithSynchronous(mode string) Option {
 	return func(c *config) { c.synchronous = strings.ToUpper(mode) }
 }
@@ -274,7 +273,7 @@ func openErr(path string, err error) error {
 // modernc.org/sqlite), after bringing the schema up to date. The pool's
 // connections must have foreign keys on and a busy timeout; build its DSN
 // with DSN. New's options are ignored. Close does not close db.
-func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
+func New(ctx context.Context, db *sql.DB) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlitestore: nil *sql.DB")
 	}

@@ -323,10 +323,10 @@ const searchCandidates = 2000
 // order from q.After through the user_tree index (account, user ID), so a
 // deep page costs what the first does, and filters them by status, role
 // and search as it goes. A search term of three or more characters that
-// matches few users (searchCandidates) goes the other way: the FTS5
-// trigram index finds the candidates, which are then checked exactly
-// (substring of the lower-cased names or the email), kept within the
-// subtree and after q.After, and sorted by ID. Shorter terms, which a
+// matches few users (at most 2,000 in the whole database) goes the other
+// way: the FTS5 trigram index finds the candidates, which are then checked
+// exactly (substring of the lower-cased names or the email), kept within
+// the subtree and after q.After, and sorted by ID. Shorter terms, which a
 // trigram index cannot serve, always take the walk.
 func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt.User, error) {
 	if q.Limit < 1 {
