@@ -43,9 +43,10 @@
 // connection, is fair, where several writing connections contend for the
 // file lock through busy_timeout's sleep-and-retry loop, which favours
 // whoever polls at the right moment. Measured with 64 goroutines writing
-// (BenchmarkWrites): the same throughput, but the slowest write took about
-// 0.5s with one writer connection against 2.7–3.3s with 4 or 16, close to
-// the busy timeout, past which a write fails with ErrBusy. Other processes
+// (BenchmarkWrites, synchronous FULL, two runs): the same throughput, but
+// the slowest operation took 0.4–0.5s with one writer connection against
+// 2.0–3.3s with 4 or 16, closing on the busy timeout, past which a write
+// fails with ErrBusy. Other processes
 // still contend through the file lock and busy_timeout, which is what makes
 // the guarantees hold across processes. WAL lets the readers run beside the
 // writer.
