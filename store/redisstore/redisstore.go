@@ -63,13 +63,18 @@ type Store struct {
 var _ usermgmt.Store = (*Store)(nil)
 
 // New returns a Store on the client. The client stays the caller's to close.
-// A redis.ClusterClient is refused: see the package documentation.
+// A redis.ClusterClient or redis.Ring is refused: both spread keys over
+// several servers, and each step of the store must see all of its keys on
+// one (see the package documentation).
 func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	if _, ok := rdb.(*redis.ClusterClient); ok {
+	switch rdb.(type) {
+	case *redis.ClusterClient:
 		return nil, errors.New("redisstore: Redis Cluster is not supported (a script's keys span hash slots)")
+	case *redis.Ring:
+		return nil, errors.New("redisstore: redis.Ring is not supported (it shards keys that one script must see together)")
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "usermgmt:"
@@ -276,27 +281,17 @@ func (s *Store) RecordLogin(ctx context.Context, l usermgmt.Login) (usermgmt.Use
 	return flagged(res)
 }
 
-// users reads many users in one pipeline, in the order of ids, skipping
-// any that vanished.
-func (s *Store) users(ctx context.Context, ids []string) ([]usermgmt.User, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.prefix+"u:"+id)
+// decodeUsers decodes a script's list of users, each a flat field/value list.
+func decodeUsers(items []any) ([]usermgmt.User, error) {
+	out := make([]usermgmt.User, 0, len(items))
+	for _, it := range items {
+		flat, ok := it.([]any)
+		if !ok {
+			return nil, fmt.Errorf("redisstore: unexpected user reply %T", it)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: %w", err)
-	}
-	out := make([]usermgmt.User, 0, len(ids))
-	for _, c := range cmds {
-		f := c.Val()
-		if len(f) == 0 {
-			continue
+		f, err := pairs(flat)
+		if err != nil {
+			return nil, err
 		}
 		u, err := decodeUser(f)
 		if err != nil {
@@ -311,7 +306,9 @@ func (s *Store) users(ctx context.Context, ids []string) ([]usermgmt.User, error
 const listExamine = 1000
 
 // ListUsers implements usermgmt.Store. It walks the subtree's ID set from
-// q.After, filtering inside Redis a bounded number of users per call.
+// q.After, filtering inside Redis a bounded number of users per call, so
+// that the cost of a page follows the users examined for it, never the
+// pages before it.
 func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt.User, error) {
 	statuses := make([]string, len(q.Statuses))
 	for i, st := range q.Statuses {
@@ -321,49 +318,41 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 	if after == "" {
 		after = "-"
 	}
-	var ids []string
-	for len(ids) < q.Limit {
+	var out []usermgmt.User
+	for len(out) < q.Limit {
 		res, err := listScript.Run(ctx, s.rdb, nil, s.prefix, s.prefix+"a:"+q.AccountID+":users", after,
-			max(listExamine, q.Limit), q.Limit-len(ids), q.Search, strings.Join(statuses, " "), strings.Join(q.Roles, " ")).StringSlice()
+			max(listExamine, q.Limit), q.Limit-len(out), q.Search, strings.Join(statuses, " "), strings.Join(q.Roles, " ")).Slice()
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: %w", err)
 		}
-		if len(res) == 0 || res[0] == "" {
-			break
+		last, _ := res[0].(string)
+		if last == "" {
+			break // examined the whole subtree
 		}
-		after = res[0]
-		ids = append(ids, res[1:]...)
+		users, err := decodeUsers(res[1:])
+		if err != nil {
+			return nil, err
+		}
+		after = last
+		out = append(out, users...)
 	}
-	return s.users(ctx, ids)
+	return out, nil
 }
 
-// StaleUsers implements usermgmt.Store from the activity index.
+// StaleUsers implements usermgmt.Store from the activity index: one script
+// reads the index page and its users together, so its cost follows the
+// users returned, and fewer than q.Limit come back only when no more are
+// stale.
 func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermgmt.User, error) {
 	start := "-"
 	if q.AfterID != "" || !q.AfterActive.IsZero() {
 		start = "(" + padTime(q.AfterActive) + ":" + q.AfterID
 	}
-	members, err := s.rdb.ZRangeByLex(ctx, s.prefix+"active", &redis.ZRangeBy{
-		Min: start, Max: "(" + padTime(q.ActiveBefore), Count: int64(q.Limit)}).Result()
+	res, err := staleScript.Run(ctx, s.rdb, nil, s.prefix, start, "("+padTime(q.ActiveBefore), q.Limit).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
-	ids := make([]string, len(members))
-	for i, m := range members {
-		ids[i] = m[strings.IndexByte(m, ':')+1:]
-	}
-	users, err := s.users(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	// A user whose activity moved between the two reads is no longer a candidate.
-	out := users[:0]
-	for _, u := range users {
-		if u.Status == usermgmt.StatusActive && u.LastActiveAt.Before(q.ActiveBefore) {
-			out = append(out, u)
-		}
-	}
-	return out, nil
+	return decodeUsers(res)
 }
 
 // History implements usermgmt.Store.
