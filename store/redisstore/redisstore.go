@@ -223,16 +223,16 @@ func (s *Store) User(ctx context.Context, id string) (usermgmt.User, error) {
 
 // lookup reads the user an index key points at, in one round trip.
 func (s *Store) lookup(ctx context.Context, key, what string) (usermgmt.User, error) {
-	flat, err := lookupScript.Run(ctx, s.rdb, []string{key}, s.prefix).Slice()
+	flat, err := lookupScript.Run(ctx, s.rdb, []string{key}, s.prefix).StringSlice()
 	if err != nil {
 		return usermgmt.User{}, fmt.Errorf("redisstore: %w", err)
 	}
 	if len(flat) == 0 {
 		return usermgmt.User{}, fmt.Errorf("%w: %s", usermgmt.ErrNotFound, what)
 	}
-	f, err := pairs(flat)
-	if err != nil {
-		return usermgmt.User{}, err
+	f := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		f[flat[i]] = flat[i+1]
 	}
 	return decodeUser(f)
 }
