@@ -160,7 +160,7 @@ func TestServerDiesMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.stop()
-	c := redis.NewClient(&redis.Options{Addr: srv.addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	c := redis.NewClient(&redis.Options{Addr: srv.addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
 	defer c.Close()
 	s, err := redisstore.New(c, redisstore.Options{Prefix: "faults:"})
 	if err != nil {
@@ -248,7 +248,8 @@ func TestCancelledMidOperation(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := g; i < 800; i += 8 {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%7)*150*time.Microsecond)
+				// Deadlines from 0 to 3 ms: before, during and after the store calls.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%13)*250*time.Microsecond)
 				if err := f.op(ctx, i); err != nil {
 					if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "deadline") &&
 						!strings.Contains(err.Error(), "i/o timeout") {

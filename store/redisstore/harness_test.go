@@ -46,6 +46,7 @@ func runTests(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "redisstore: bad USERMGMT_TEST_REDIS_URL: %v\n", err)
 			return 1
 		}
+		opts.ContextTimeoutEnabled = true
 		serverOptions = opts
 		return m.Run()
 	}
@@ -69,7 +70,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer srv.stop()
-	serverOptions = &redis.Options{Addr: srv.addr}
+	serverOptions = &redis.Options{Addr: srv.addr, ContextTimeoutEnabled: true}
 	return m.Run()
 }
 

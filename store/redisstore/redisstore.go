@@ -19,13 +19,16 @@
 //	a:<account id>:admins  set     IDs of the account's active admins (the last-admin guard)
 //	active                 zset    "<20-digit last-activity nanos>:<user id>" for every Active user,
 //	                               score 0: lexical order is (last activity, ID), so the sweep
-//	                               reads only stale users
+//	                               reads only stale users (a float score would round nanoseconds;
+//	                               the padded text keeps them exact, for times from 1970 on)
 //	events                 hash    audit event ID -> event JSON
 //	e:<user id>            zset    the user's event IDs, score 0; UUIDv7 IDs sort by time, so
 //	                               ZREVRANGEBYLEX reads the history newest first
 //
 // # Persistence and deployment
 //
+// The client must have ContextTimeoutEnabled set (see New), so that a
+// stalled Redis cannot hold a call past its context's deadline.
 // Run Redis with AOF persistence (appendonly yes, appendfsync everysec or
 // always) or users and their history are lost on restart; see README.md in
 // this directory. Redis Cluster is not supported: the keys one script
@@ -63,6 +66,15 @@ type Store struct {
 var _ usermgmt.Store = (*Store)(nil)
 
 // New returns a Store on the client. The client stays the caller's to close.
+//
+// A redis.Client (from NewClient, NewFailoverClient or NewUniversalClient)
+// must have Options.ContextTimeoutEnabled set: without it go-redis bounds a
+// call by its ReadTimeout and retries instead of by the context, so a
+// stalled Redis would hold every call seconds past its context's deadline,
+// and the store could not keep the Store contract's promise to honour
+// contexts. New refuses such a client rather than break that promise
+// silently.
+//
 // A redis.ClusterClient or redis.Ring is refused: both spread keys over
 // several servers, and each step of the store must see all of its keys on
 // one (see the package documentation).
@@ -70,11 +82,16 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	switch rdb.(type) {
+	switch c := rdb.(type) {
 	case *redis.ClusterClient:
 		return nil, errors.New("redisstore: Redis Cluster is not supported (a script's keys span hash slots)")
 	case *redis.Ring:
 		return nil, errors.New("redisstore: redis.Ring is not supported (it shards keys that one script must see together)")
+	case *redis.Client:
+		if !c.Options().ContextTimeoutEnabled {
+			return nil, errors.New("redisstore: the client needs Options.ContextTimeoutEnabled = true; " +
+				"without it a stalled Redis holds calls past their context deadline")
+		}
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "usermgmt:"
