@@ -174,6 +174,9 @@ func (s *Store) createArgs(account string, users []usermgmt.User, events []userm
 
 // CreateAccount implements usermgmt.Store.
 func (s *Store) CreateAccount(ctx context.Context, a usermgmt.Account, first usermgmt.User, ev usermgmt.AuditEvent) error {
+	if err := checkText("account "+a.ID, append([]string{a.ID, a.ParentID, a.Name}, a.Ancestors...)...); err != nil {
+		return err
+	}
 	aj, err := jsonObject(accountFields(a))
 	if err != nil {
 		return err
