@@ -1,10 +1,70 @@
 package memstore_test
 
 import (
+	"context"
+	"errors"
+	"sync"
 	"testing"
 
+	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/store/memstore"
 	"github.com/usermgmt/usermgmt/store/storebench"
 )
 
 func BenchmarkAuthenticate(b *testing.B) { storebench.Authenticate(b, memstore.New()) }
+
+var (
+	dataOnce  sync.Once
+	dataStore *memstore.Store
+	data      storebench.Dataset
+)
+
+// dataset is 200,000 users (USERMGMT_BENCH_MEM_USERS), built once per run.
+func dataset(b *testing.B) (*memstore.Store, storebench.Dataset) {
+	dataOnce.Do(func() {
+		data = storebench.NewDataset(storebench.Size("USERMGMT_BENCH_MEM_USERS", 200_000))
+		dataStore = memstore.New()
+		data.Load(b, dataStore)
+	})
+	return dataStore, data
+}
+
+// BenchmarkLookup reads users beside a bare map lookup under a read lock,
+// which is what a hand-written in-memory store would do.
+func BenchmarkLookup(b *testing.B) {
+	s, d := dataset(b)
+	var mu sync.RWMutex
+	byID := make(map[string]usermgmt.User, len(d.Users))
+	byEmail := make(map[string]string, len(d.Users))
+	for _, u := range d.Users {
+		byID[u.ID], byEmail[u.Email] = u, u.ID
+	}
+	errMissing := errors.New("missing")
+	storebench.Lookup(b, s, d,
+		func(_ context.Context, u usermgmt.User) error {
+			mu.RLock()
+			defer mu.RUnlock()
+			if _, ok := byID[u.ID]; !ok {
+				return errMissing
+			}
+			return nil
+		},
+		func(_ context.Context, u usermgmt.User) error {
+			mu.RLock()
+			defer mu.RUnlock()
+			if _, ok := byID[byEmail[u.Email]]; !ok {
+				return errMissing
+			}
+			return nil
+		})
+}
+
+func BenchmarkPages(b *testing.B) {
+	s, d := dataset(b)
+	storebench.Pages(b, s, d)
+}
+
+func BenchmarkSweep(b *testing.B) {
+	s, d := dataset(b)
+	storebench.Sweep(b, s, d)
+}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/btree"
+
 	"github.com/usermgmt/usermgmt"
 )
 
@@ -20,11 +22,11 @@ type Store struct {
 	mu       sync.RWMutex
 	accounts map[string]usermgmt.Account
 	users    map[string]*usermgmt.User
-	byEmail  map[string]string              // email of a non-removed user -> user ID
-	byToken  map[string]string              // invitation token hash -> user ID
-	subtree  map[string][]string            // account ID -> sorted IDs of users in it and beneath it
-	admins   map[string]map[string]struct{} // account ID -> IDs of its active admins
-	idle     []activity                     // active users, sorted by (LastActiveAt, ID)
+	byEmail  map[string]string                // email of a non-removed user -> user ID
+	byToken  map[string]string                // invitation token hash -> user ID
+	subtree  map[string]*btree.BTreeG[string] // account ID -> IDs of users in it and beneath it
+	admins   map[string]map[string]struct{}   // account ID -> IDs of its active admins
+	idle     *btree.BTreeG[activity]          // active users, ordered by (LastActiveAt, ID)
 	events   map[string][]usermgmt.AuditEvent
 	eventIDs map[string]struct{}
 }
@@ -34,12 +36,15 @@ type activity struct {
 	id string
 }
 
-func (a activity) compare(b activity) int {
+func (a activity) less(b activity) bool {
 	if c := a.at.Compare(b.at); c != 0 {
-		return c
+		return c < 0
 	}
-	return strings.Compare(a.id, b.id)
+	return a.id < b.id
 }
+
+// btreeDegree suits in-memory trees of small keys.
+const btreeDegree = 32
 
 var _ usermgmt.Store = (*Store)(nil)
 
@@ -50,7 +55,8 @@ func New() *Store {
 		users:    make(map[string]*usermgmt.User),
 		byEmail:  make(map[string]string),
 		byToken:  make(map[string]string),
-		subtree:  make(map[string][]string),
+		subtree:  make(map[string]*btree.BTreeG[string]),
+		idle:     btree.NewG(btreeDegree, activity.less),
 		admins:   make(map[string]map[string]struct{}),
 		events:   make(map[string][]usermgmt.AuditEvent),
 		eventIDs: make(map[string]struct{}),
@@ -211,16 +217,17 @@ func (s *Store) index(old, u *usermgmt.User) {
 		set[u.ID] = struct{}{}
 	}
 	if u.Status == usermgmt.StatusActive {
-		a := activity{u.LastActiveAt, u.ID}
-		i, _ := slices.BinarySearchFunc(s.idle, a, activity.compare)
-		s.idle = slices.Insert(s.idle, i, a)
+		s.idle.ReplaceOrInsert(activity{u.LastActiveAt, u.ID})
 	}
 	if old == nil {
 		acct := s.accounts[u.AccountID]
 		for _, id := range append(slices.Clone(acct.Ancestors), acct.ID) {
-			list := s.subtree[id]
-			i, _ := slices.BinarySearch(list, u.ID)
-			s.subtree[id] = slices.Insert(list, i, u.ID)
+			tree := s.subtree[id]
+			if tree == nil {
+				tree = btree.NewOrderedG[string](btreeDegree)
+				s.subtree[id] = tree
+			}
+			tree.ReplaceOrInsert(u.ID)
 		}
 	}
 }
@@ -235,9 +242,7 @@ func (s *Store) unindex(u *usermgmt.User) {
 	}
 	delete(s.admins[u.AccountID], u.ID)
 	if u.Status == usermgmt.StatusActive {
-		if i, ok := slices.BinarySearchFunc(s.idle, activity{u.LastActiveAt, u.ID}, activity.compare); ok {
-			s.idle = slices.Delete(s.idle, i, i+1)
-		}
+		s.idle.Delete(activity{u.LastActiveAt, u.ID})
 	}
 }
 
@@ -299,18 +304,20 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	ids := s.subtree[q.AccountID]
-	i, found := slices.BinarySearch(ids, q.After)
-	if found {
-		i++
-	}
 	var out []usermgmt.User
-	for ; i < len(ids) && len(out) < q.Limit; i++ {
-		u := s.users[ids[i]]
-		if matches(u, q) {
+	tree := s.subtree[q.AccountID]
+	if tree == nil {
+		return nil, nil
+	}
+	tree.AscendGreaterOrEqual(q.After, func(id string) bool {
+		if id == q.After {
+			return true
+		}
+		if u := s.users[id]; matches(u, q) {
 			out = append(out, clone(*u))
 		}
-	}
+		return len(out) < q.Limit
+	})
 	return out, nil
 }
 
@@ -338,18 +345,17 @@ func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermg
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	i := 0
-	if q.AfterID != "" || !q.AfterActive.IsZero() {
-		var found bool
-		i, found = slices.BinarySearchFunc(s.idle, activity{q.AfterActive, q.AfterID}, activity.compare)
-		if found {
-			i++
-		}
-	}
+	after := activity{q.AfterActive, q.AfterID}
 	var out []usermgmt.User
-	for ; i < len(s.idle) && len(out) < q.Limit && s.idle[i].at.Before(q.ActiveBefore); i++ {
-		out = append(out, clone(*s.users[s.idle[i].id]))
-	}
+	s.idle.AscendGreaterOrEqual(after, func(a activity) bool {
+		if !a.at.Before(q.ActiveBefore) {
+			return false
+		}
+		if a != after {
+			out = append(out, clone(*s.users[a.id]))
+		}
+		return len(out) < q.Limit
+	})
 	return out, nil
 }
 
