@@ -40,6 +40,12 @@ func padTime(t time.Time) string {
 	return strings.Repeat("0", 20-len(s)) + s
 }
 
+// activeMember is a user's member of the activity index (see the package
+// documentation): its last activity as 20 digits, ':', its ID.
+func activeMember(lastActive time.Time, id string) string {
+	return padTime(lastActive) + ":" + id
+}
+
 // searchText is what ListQuery.Search is matched against: lower-cased
 // names and email, one per line, so a term cannot match across two fields.
 func searchText(u usermgmt.User) string {

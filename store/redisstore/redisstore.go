@@ -41,6 +41,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -301,17 +302,27 @@ func (s *Store) RecordLogin(ctx context.Context, l usermgmt.Login) (usermgmt.Use
 	return flagged(res)
 }
 
-// decodeUsers decodes a script's list of users, each a flat field/value list.
-func decodeUsers(items []any) ([]usermgmt.User, error) {
-	out := make([]usermgmt.User, 0, len(items))
-	for _, it := range items {
-		flat, ok := it.([]any)
-		if !ok {
-			return nil, fmt.Errorf("redisstore: unexpected user reply %T", it)
+// users reads many users in one pipeline, in the order of ids, skipping
+// any that vanished.
+func (s *Store) users(ctx context.Context, ids []string) ([]usermgmt.User, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, s.prefix+"u:"+id)
 		}
-		f, err := pairs(flat)
-		if err != nil {
-			return nil, err
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	out := make([]usermgmt.User, 0, len(ids))
+	for _, c := range cmds {
+		f := c.Val()
+		if len(f) == 0 {
+			continue
 		}
 		u, err := decodeUser(f)
 		if err != nil {
@@ -326,9 +337,13 @@ func decodeUsers(items []any) ([]usermgmt.User, error) {
 const listExamine = 1000
 
 // ListUsers implements usermgmt.Store. It walks the subtree's ID set from
-// q.After, filtering inside Redis a bounded number of users per call, so
-// that the cost of a page follows the users examined for it, never the
-// pages before it.
+// q.After: a script filters a bounded number of members per call inside
+// Redis and returns the matching IDs, a pipeline reads those users, and
+// the match is checked again on what was read, so that every user returned
+// matches q as returned. A user that changed in between is dropped and the
+// walk goes on, so that fewer than q.Limit users come back only at the end
+// of the subtree. The cost of a page follows the members examined for it,
+// never the pages before it.
 func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt.User, error) {
 	statuses := make([]string, len(q.Statuses))
 	for i, st := range q.Statuses {
@@ -341,38 +356,86 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 	var out []usermgmt.User
 	for len(out) < q.Limit {
 		res, err := listScript.Run(ctx, s.rdb, nil, s.prefix, s.prefix+"a:"+q.AccountID+":users", after,
-			max(listExamine, q.Limit), q.Limit-len(out), q.Search, strings.Join(statuses, " "), strings.Join(q.Roles, " ")).Slice()
+			max(listExamine, q.Limit), q.Limit-len(out), q.Search, strings.Join(statuses, " "), strings.Join(q.Roles, " ")).StringSlice()
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: %w", err)
 		}
-		last, _ := res[0].(string)
-		if last == "" {
+		if len(res) == 0 || res[0] == "" {
 			break // examined the whole subtree
 		}
-		users, err := decodeUsers(res[1:])
+		after = res[0]
+		users, err := s.users(ctx, res[1:])
 		if err != nil {
 			return nil, err
 		}
-		after = last
-		out = append(out, users...)
+		for _, u := range users {
+			if matches(u, q) {
+				out = append(out, u)
+			}
+		}
 	}
 	return out, nil
 }
 
-// StaleUsers implements usermgmt.Store from the activity index: one script
-// reads the index page and its users together, so its cost follows the
-// users returned, and fewer than q.Limit come back only when no more are
-// stale.
+// matches is listScript's filter, applied again to a user as read.
+func matches(u usermgmt.User, q usermgmt.ListQuery) bool {
+	if len(q.Statuses) == 0 {
+		if u.Status == usermgmt.StatusRemoved {
+			return false
+		}
+	} else if !slices.Contains(q.Statuses, u.Status) {
+		return false
+	}
+	if len(q.Roles) > 0 && !slices.Contains(q.Roles, u.Role) {
+		return false
+	}
+	return q.Search == "" || strings.Contains(searchText(u), q.Search)
+}
+
+// StaleUsers implements usermgmt.Store from the activity index. It reads a
+// page of the index, then the users on it in one pipeline, and keeps those
+// whose index entry is still the one it read (still Active, same last
+// activity): so every user returned is stale and in (LastActiveAt, ID)
+// order. When a user moved in between (a login, another Manager's sweep),
+// it reads on from where the page ended, so that fewer than q.Limit users
+// come back only when no more are stale: the sweep stops at the first
+// short page. Its cost follows the users read, not the users stored.
 func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermgmt.User, error) {
 	start := "-"
 	if q.AfterID != "" || !q.AfterActive.IsZero() {
-		start = "(" + padTime(q.AfterActive) + ":" + q.AfterID
+		start = "(" + activeMember(q.AfterActive, q.AfterID)
 	}
-	res, err := staleScript.Run(ctx, s.rdb, nil, s.prefix, start, "("+padTime(q.ActiveBefore), q.Limit).Slice()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: %w", err)
+	end := "(" + padTime(q.ActiveBefore)
+	var out []usermgmt.User
+	for len(out) < q.Limit {
+		want := q.Limit - len(out)
+		members, err := s.rdb.ZRangeByLex(ctx, s.prefix+"active", &redis.ZRangeBy{Min: start, Max: end, Count: int64(want)}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %w", err)
+		}
+		ids := make([]string, len(members))
+		for i, m := range members {
+			ids[i] = m[strings.IndexByte(m, ':')+1:]
+		}
+		users, err := s.users(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		read := make(map[string]bool, len(members))
+		for _, m := range members {
+			read[m] = true
+		}
+		for _, u := range users {
+			if u.Status == usermgmt.StatusActive && read[activeMember(u.LastActiveAt, u.ID)] {
+				out = append(out, u)
+			}
+		}
+		if len(members) < want {
+			break // the index holds no more stale users
+		}
+		start = "(" + members[len(members)-1]
 	}
-	return decodeUsers(res)
+	return out, nil
 }
 
 // History implements usermgmt.Store.

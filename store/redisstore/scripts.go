@@ -184,13 +184,13 @@ return redis.call("HGETALL", ARGV[1] .. "u:" .. id)
 `)
 
 // listScript examines up to ARGV[4] members of a subtree set after ARGV[3]
-// and returns {last member examined, matching users...}, each user as its
-// hash's flat field/value list, at most ARGV[5] of them. ARGV: prefix, set
-// key, after ("-" for the start), examine, limit, search term, statuses
-// (space-separated, "" for all but removed), roles (space-separated, ""
-// for all). It examines a bounded number of users per call so that a
-// search never blocks Redis for long, and reads the matches in the same
-// call so that each one is returned as it stood when it matched.
+// and returns {last member examined, IDs matching...}, at most ARGV[5]
+// matches. ARGV: prefix, set key, after ("-" for the start), examine,
+// limit, search term, statuses (space-separated, "" for all but removed),
+// roles (space-separated, "" for all). It examines a bounded number of
+// users per call so that a search never blocks Redis for long, and returns
+// IDs only: copying whole hashes through Lua costs Redis several times what
+// the native HGETALLs that follow do.
 var listScript = redis.NewScript(`
 local P, after, examine, limit, term = ARGV[1], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local statuses, roles = {}, {}
@@ -203,31 +203,15 @@ local ids = redis.call("ZRANGEBYLEX", ARGV[2], start, "+", "LIMIT", 0, examine)
 local out = {""}
 for _, id in ipairs(ids) do
   out[1] = id
-  local key = P .. "u:" .. id
-  local f = redis.call("HMGET", key, "status", "role", "search")
+  local f = redis.call("HMGET", P .. "u:" .. id, "status", "role", "search")
   local status, role, text = f[1], f[2], f[3]
   local ok = status and ((anyStatus and status ~= "removed") or statuses[status])
   ok = ok and (anyRole or roles[role])
   ok = ok and (term == "" or string.find(text, term, 1, true) ~= nil)
   if ok then
-    out[#out + 1] = redis.call("HGETALL", key)
+    out[#out + 1] = id
     if #out - 1 >= limit then break end
   end
-end
-return out
-`)
-
-// staleScript reads a page of the activity index and the users it names,
-// in one step, so the page holds exactly the users that were Active and
-// stale at that instant: a sweep that receives fewer than it asked for
-// knows there are no more. ARGV: prefix, min and max of ZRANGEBYLEX, count.
-// Returns the users as flat field/value lists.
-var staleScript = redis.NewScript(`
-local P = ARGV[1]
-local members = redis.call("ZRANGEBYLEX", P .. "active", ARGV[2], ARGV[3], "LIMIT", 0, ARGV[4])
-local out = {}
-for i, m in ipairs(members) do
-  out[i] = redis.call("HGETALL", P .. "u:" .. string.sub(m, 22))
 end
 return out
 `)
