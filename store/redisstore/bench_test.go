@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/store/redisstore"
 	"github.com/usermgmt/usermgmt/store/storebench"
@@ -25,9 +27,13 @@ var (
 )
 
 func dataset(b *testing.B) (*redisstore.Store, storebench.Dataset) {
+	if skipReason != "" {
+		b.Skip(skipReason)
+	}
 	dataOnce.Do(func() {
 		n := storebench.Size("USERMGMT_BENCH_REDIS_USERS", 200_000)
-		s, err := redisstore.New(client(b), redisstore.Options{Prefix: "usermgmt-bench:" + strconv.Itoa(n) + ":"})
+		// A client of its own: the dataset outlives the benchmark that loads it.
+		s, err := redisstore.New(redis.NewClient(serverOptions), redisstore.Options{Prefix: "usermgmt-bench:" + strconv.Itoa(n) + ":"})
 		if err != nil {
 			b.Fatal(err)
 		}
