@@ -26,6 +26,7 @@ import (
 var (
 	serverOptions *redis.Options // how to reach the test server
 	skipReason    string         // set when there is no server to test against
+	ownServer     bool           // the test server is the throwaway one this binary started
 )
 
 const enableHint = "install redis-server (Debian: apt-get install redis-server) or set USERMGMT_TEST_REDIS_URL=redis://host:port/db to run the Redis store's tests"
@@ -71,6 +72,7 @@ func runTests(m *testing.M) int {
 	}
 	defer srv.stop()
 	serverOptions = &redis.Options{Addr: srv.addr, ContextTimeoutEnabled: true}
+	ownServer = true
 	return m.Run()
 }
 
