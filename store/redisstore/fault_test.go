@@ -230,6 +230,7 @@ func TestServerDiesMidRun(t *testing.T) {
 	c2 := redis.NewClient(&redis.Options{Addr: srv.addr})
 	defer c2.Close()
 	users, events := checkConsistent(t, c2, "faults:")
+	checkLayout(t, c2, "faults:") // and every index agrees with the users
 	t.Logf("after restart from AOF: %d users, %d events, consistent", users, events)
 	if users < 41 {
 		t.Fatalf("only %d users after restart: the AOF lost acknowledged writes", users)
