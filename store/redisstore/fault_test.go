@@ -267,5 +267,6 @@ func TestCancelledMidOperation(t *testing.T) {
 		t.Fatal("no operation was cancelled: the test proved nothing")
 	}
 	users, events := checkConsistent(t, s.Client().(*redis.Client), s.Prefix())
+	checkLayout(t, s.Client().(*redis.Client), s.Prefix())
 	t.Logf("%d of 800 operations cancelled; %d users, %d events, consistent", cancelled.Load(), users, events)
 }
