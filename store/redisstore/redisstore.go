@@ -1,16 +1,26 @@
 // Package redisstore is a usermgmt.Store on Redis, for applications that
 // run several instances against one Redis server. Every step that must be
 // atomic — creating users with email uniqueness and their audit events, a
-// versioned update with its event, the failed-attempt reservation, a login
-// record — runs as one Lua script, which Redis executes without
-// interleaving other commands.
+// versioned update with its event (accepting an invitation is one), the
+// failed-attempt reservation, a login record — runs as one Lua script,
+// which Redis executes without interleaving other commands; no write
+// depends on a value read by an earlier round trip except through the
+// version the script checks.
+//
+// Reads that walk an index (ListUsers over an account subtree, StaleUsers
+// over the activity index) read a page of the index, then its users in one
+// pipeline, and check each user again as read, reading on when one has
+// moved; so every user returned matches as returned, and a page is short
+// only at the real end.
 //
 // # Key layout
 //
 // Every key starts with the store's prefix (Options.Prefix, default
 // "usermgmt:"), so several applications can share one Redis:
 //
-//	u:<user id>            hash    the user's fields; times as decimal Unix nanoseconds
+//	u:<user id>            hash    the user's fields; times as decimal Unix nanoseconds ("0" for
+//	                               the zero time); "search" holds the lower-cased names and email
+//	                               that ListQuery.Search is matched against
 //	email:<email>          string  user ID of the non-removed user with the (normalised) email
 //	token:<sha256 hex>     string  user ID holding that pending invitation token hash
 //	a:<account id>         hash    the account: id, parent, ancestors (space-separated), name, created
@@ -29,6 +39,7 @@
 //
 // The client must have ContextTimeoutEnabled set (see New), so that a
 // stalled Redis cannot hold a call past its context's deadline.
+//
 // Run Redis with AOF persistence (appendonly yes, appendfsync everysec or
 // always) or users and their history are lost on restart; see README.md in
 // this directory. Redis Cluster is not supported: the keys one script
