@@ -2,10 +2,12 @@ package redisstore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/usermgmt/usermgmt"
 )
@@ -38,14 +40,44 @@ func padTime(t time.Time) string {
 	return strings.Repeat("0", 20-len(s)) + s
 }
 
+// activeMember is a user's member of the activity index (see the package
+// documentation): its last activity as 20 digits, ':', its ID.
+func activeMember(lastActive time.Time, id string) string {
+	return padTime(lastActive) + ":" + id
+}
+
 // searchText is what ListQuery.Search is matched against: lower-cased
 // names and email, one per line, so a term cannot match across two fields.
 func searchText(u usermgmt.User) string {
 	return strings.ToLower(u.FirstName) + "\n" + strings.ToLower(u.LastName) + "\n" + u.Email
 }
 
+// errNotUTF8 refuses text that JSON cannot carry. Users and accounts reach
+// the scripts as JSON and events are stored as JSON; encoding/json would
+// replace invalid UTF-8 with U+FFFD and so store something other than what
+// was given, so such a write is refused whole instead.
+var errNotUTF8 = errors.New("redisstore: text is not valid UTF-8")
+
+// checkText returns errNotUTF8, naming what, when any of ss is not valid UTF-8.
+func checkText(what string, ss ...string) error {
+	for _, s := range ss {
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%w: %s %q", errNotUTF8, what, s)
+		}
+	}
+	return nil
+}
+
 // userFields is a user as the field/value pairs of its hash.
 func userFields(u usermgmt.User) ([]string, error) {
+	if err := checkText("user "+u.ID, u.ID, u.AccountID, u.Email, u.FirstName, u.LastName, u.Role, u.PasswordHash, u.InviteTokenHash); err != nil {
+		return nil, err
+	}
+	for _, g := range u.Grants {
+		if err := checkText("grant of user "+u.ID, string(g.Permission), g.Resource); err != nil {
+			return nil, err
+		}
+	}
 	grants := ""
 	if len(u.Grants) > 0 {
 		b, err := json.Marshal(u.Grants)
@@ -122,6 +154,14 @@ type storedEvent struct {
 }
 
 func encodeEvent(e usermgmt.AuditEvent) (string, error) {
+	if err := checkText("event "+e.ID, e.ID, e.ActorID, string(e.Action), e.UserID, e.AccountID); err != nil {
+		return "", err
+	}
+	for _, c := range e.Changes {
+		if err := checkText("change in event "+e.ID, c.Field, c.Old, c.New); err != nil {
+			return "", err
+		}
+	}
 	b, err := json.Marshal(storedEvent{ID: e.ID, At: encodeTime(e.At), ActorID: e.ActorID, Action: e.Action,
 		UserID: e.UserID, AccountID: e.AccountID, Changes: e.Changes})
 	return string(b), err

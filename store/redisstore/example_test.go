@@ -15,7 +15,9 @@ import (
 // and a Store with the same prefix; their Managers then share users,
 // lockout counters and history.
 func ExampleNew() {
-	rdb := redis.NewClient(&redis.Options{Addr: "redis.internal:6379"})
+	// ContextTimeoutEnabled makes every call end at its context's deadline,
+	// even when Redis stalls; New requires it.
+	rdb := redis.NewClient(&redis.Options{Addr: "redis.internal:6379", ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	store, err := redisstore.New(rdb, redisstore.Options{Prefix: "myapp:users:"})
 	if err != nil {

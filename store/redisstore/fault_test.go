@@ -160,7 +160,7 @@ func TestServerDiesMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.stop()
-	c := redis.NewClient(&redis.Options{Addr: srv.addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	c := redis.NewClient(&redis.Options{Addr: srv.addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
 	defer c.Close()
 	s, err := redisstore.New(c, redisstore.Options{Prefix: "faults:"})
 	if err != nil {
@@ -230,6 +230,7 @@ func TestServerDiesMidRun(t *testing.T) {
 	c2 := redis.NewClient(&redis.Options{Addr: srv.addr})
 	defer c2.Close()
 	users, events := checkConsistent(t, c2, "faults:")
+	checkLayout(t, c2, "faults:") // and every index agrees with the users
 	t.Logf("after restart from AOF: %d users, %d events, consistent", users, events)
 	if users < 41 {
 		t.Fatalf("only %d users after restart: the AOF lost acknowledged writes", users)
@@ -248,7 +249,8 @@ func TestCancelledMidOperation(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := g; i < 800; i += 8 {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%7)*150*time.Microsecond)
+				// Deadlines from 0 to 3 ms: before, during and after the store calls.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%13)*250*time.Microsecond)
 				if err := f.op(ctx, i); err != nil {
 					if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "deadline") &&
 						!strings.Contains(err.Error(), "i/o timeout") {
@@ -265,5 +267,6 @@ func TestCancelledMidOperation(t *testing.T) {
 		t.Fatal("no operation was cancelled: the test proved nothing")
 	}
 	users, events := checkConsistent(t, s.Client().(*redis.Client), s.Prefix())
+	checkLayout(t, s.Client().(*redis.Client), s.Prefix())
 	t.Logf("%d of 800 operations cancelled; %d users, %d events, consistent", cancelled.Load(), users, events)
 }

@@ -26,6 +26,7 @@ import (
 var (
 	serverOptions *redis.Options // how to reach the test server
 	skipReason    string         // set when there is no server to test against
+	ownServer     bool           // the test server is the throwaway one this binary started
 )
 
 const enableHint = "install redis-server (Debian: apt-get install redis-server) or set USERMGMT_TEST_REDIS_URL=redis://host:port/db to run the Redis store's tests"
@@ -46,6 +47,7 @@ func runTests(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "redisstore: bad USERMGMT_TEST_REDIS_URL: %v\n", err)
 			return 1
 		}
+		opts.ContextTimeoutEnabled = true
 		serverOptions = opts
 		return m.Run()
 	}
@@ -69,7 +71,8 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer srv.stop()
-	serverOptions = &redis.Options{Addr: srv.addr}
+	serverOptions = &redis.Options{Addr: srv.addr, ContextTimeoutEnabled: true}
+	ownServer = true
 	return m.Run()
 }
 
@@ -111,6 +114,7 @@ func (s *server) start() error {
 		args = append(args, "--appendonly", "no")
 	}
 	s.cmd = exec.Command("redis-server", args...)
+	s.cmd.SysProcAttr = serverProcAttr() // on Linux: the server dies with this test binary, even on a panic
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}

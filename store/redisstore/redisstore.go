@@ -1,16 +1,26 @@
 // Package redisstore is a usermgmt.Store on Redis, for applications that
 // run several instances against one Redis server. Every step that must be
 // atomic — creating users with email uniqueness and their audit events, a
-// versioned update with its event, the failed-attempt reservation, a login
-// record — runs as one Lua script, which Redis executes without
-// interleaving other commands.
+// versioned update with its event (accepting an invitation is one), the
+// failed-attempt reservation, a login record — runs as one Lua script,
+// which Redis executes without interleaving other commands; no write
+// depends on a value read by an earlier round trip except through the
+// version the script checks.
+//
+// Reads that walk an index (ListUsers over an account subtree, StaleUsers
+// over the activity index) read a page of the index, then its users in one
+// pipeline, and check each user again as read, reading on when one has
+// moved; so every user returned matches as returned, and a page is short
+// only at the real end.
 //
 // # Key layout
 //
 // Every key starts with the store's prefix (Options.Prefix, default
 // "usermgmt:"), so several applications can share one Redis:
 //
-//	u:<user id>            hash    the user's fields; times as decimal Unix nanoseconds
+//	u:<user id>            hash    the user's fields; times as decimal Unix nanoseconds ("0" for
+//	                               the zero time); "search" holds the lower-cased names and email
+//	                               that ListQuery.Search is matched against
 //	email:<email>          string  user ID of the non-removed user with the (normalised) email
 //	token:<sha256 hex>     string  user ID holding that pending invitation token hash
 //	a:<account id>         hash    the account: id, parent, ancestors (space-separated), name, created
@@ -19,12 +29,16 @@
 //	a:<account id>:admins  set     IDs of the account's active admins (the last-admin guard)
 //	active                 zset    "<20-digit last-activity nanos>:<user id>" for every Active user,
 //	                               score 0: lexical order is (last activity, ID), so the sweep
-//	                               reads only stale users
+//	                               reads only stale users (a float score would round nanoseconds;
+//	                               the padded text keeps them exact, for times from 1970 on)
 //	events                 hash    audit event ID -> event JSON
 //	e:<user id>            zset    the user's event IDs, score 0; UUIDv7 IDs sort by time, so
 //	                               ZREVRANGEBYLEX reads the history newest first
 //
 // # Persistence and deployment
+//
+// The client must have ContextTimeoutEnabled set (see New), so that a
+// stalled Redis cannot hold a call past its context's deadline.
 //
 // Run Redis with AOF persistence (appendonly yes, appendfsync everysec or
 // always) or users and their history are lost on restart; see README.md in
@@ -38,6 +52,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -63,13 +78,32 @@ type Store struct {
 var _ usermgmt.Store = (*Store)(nil)
 
 // New returns a Store on the client. The client stays the caller's to close.
-// A redis.ClusterClient is refused: see the package documentation.
+//
+// A redis.Client (from NewClient, NewFailoverClient or NewUniversalClient)
+// must have Options.ContextTimeoutEnabled set: without it go-redis bounds a
+// call by its ReadTimeout and retries instead of by the context, so a
+// stalled Redis would hold every call seconds past its context's deadline,
+// and the store could not keep the Store contract's promise to honour
+// contexts. New refuses such a client rather than break that promise
+// silently.
+//
+// A redis.ClusterClient or redis.Ring is refused: both spread keys over
+// several servers, and each step of the store must see all of its keys on
+// one (see the package documentation).
 func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	if _, ok := rdb.(*redis.ClusterClient); ok {
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
 		return nil, errors.New("redisstore: Redis Cluster is not supported (a script's keys span hash slots)")
+	case *redis.Ring:
+		return nil, errors.New("redisstore: redis.Ring is not supported (it shards keys that one script must see together)")
+	case *redis.Client:
+		if !c.Options().ContextTimeoutEnabled {
+			return nil, errors.New("redisstore: the client needs Options.ContextTimeoutEnabled = true; " +
+				"without it a stalled Redis holds calls past their context deadline")
+		}
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "usermgmt:"
@@ -152,6 +186,9 @@ func (s *Store) createArgs(account string, users []usermgmt.User, events []userm
 
 // CreateAccount implements usermgmt.Store.
 func (s *Store) CreateAccount(ctx context.Context, a usermgmt.Account, first usermgmt.User, ev usermgmt.AuditEvent) error {
+	if err := checkText("account "+a.ID, append([]string{a.ID, a.ParentID, a.Name}, a.Ancestors...)...); err != nil {
+		return err
+	}
 	aj, err := jsonObject(accountFields(a))
 	if err != nil {
 		return err
@@ -311,7 +348,13 @@ func (s *Store) users(ctx context.Context, ids []string) ([]usermgmt.User, error
 const listExamine = 1000
 
 // ListUsers implements usermgmt.Store. It walks the subtree's ID set from
-// q.After, filtering inside Redis a bounded number of users per call.
+// q.After: a script filters a bounded number of members per call inside
+// Redis and returns the matching IDs, a pipeline reads those users, and
+// the match is checked again on what was read, so that every user returned
+// matches q as returned. A user that changed in between is dropped and the
+// walk goes on, so that fewer than q.Limit users come back only at the end
+// of the subtree. The cost of a page follows the members examined for it,
+// never the pages before it.
 func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt.User, error) {
 	statuses := make([]string, len(q.Statuses))
 	for i, st := range q.Statuses {
@@ -321,47 +364,87 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 	if after == "" {
 		after = "-"
 	}
-	var ids []string
-	for len(ids) < q.Limit {
+	var out []usermgmt.User
+	for len(out) < q.Limit {
 		res, err := listScript.Run(ctx, s.rdb, nil, s.prefix, s.prefix+"a:"+q.AccountID+":users", after,
-			max(listExamine, q.Limit), q.Limit-len(ids), q.Search, strings.Join(statuses, " "), strings.Join(q.Roles, " ")).StringSlice()
+			max(listExamine, q.Limit), q.Limit-len(out), q.Search, strings.Join(statuses, " "), strings.Join(q.Roles, " ")).StringSlice()
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: %w", err)
 		}
 		if len(res) == 0 || res[0] == "" {
-			break
+			break // examined the whole subtree
 		}
 		after = res[0]
-		ids = append(ids, res[1:]...)
+		users, err := s.users(ctx, res[1:])
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if matches(u, q) {
+				out = append(out, u)
+			}
+		}
 	}
-	return s.users(ctx, ids)
+	return out, nil
 }
 
-// StaleUsers implements usermgmt.Store from the activity index.
+// matches is listScript's filter, applied again to a user as read.
+func matches(u usermgmt.User, q usermgmt.ListQuery) bool {
+	if len(q.Statuses) == 0 {
+		if u.Status == usermgmt.StatusRemoved {
+			return false
+		}
+	} else if !slices.Contains(q.Statuses, u.Status) {
+		return false
+	}
+	if len(q.Roles) > 0 && !slices.Contains(q.Roles, u.Role) {
+		return false
+	}
+	return q.Search == "" || strings.Contains(searchText(u), q.Search)
+}
+
+// StaleUsers implements usermgmt.Store from the activity index. It reads a
+// page of the index, then the users on it in one pipeline, and keeps those
+// whose index entry is still the one it read (still Active, same last
+// activity): so every user returned is stale and in (LastActiveAt, ID)
+// order. When a user moved in between (a login, another Manager's sweep),
+// it reads on from where the page ended, so that fewer than q.Limit users
+// come back only when no more are stale: the sweep stops at the first
+// short page. Its cost follows the users read, not the users stored.
 func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermgmt.User, error) {
 	start := "-"
 	if q.AfterID != "" || !q.AfterActive.IsZero() {
-		start = "(" + padTime(q.AfterActive) + ":" + q.AfterID
+		start = "(" + activeMember(q.AfterActive, q.AfterID)
 	}
-	members, err := s.rdb.ZRangeByLex(ctx, s.prefix+"active", &redis.ZRangeBy{
-		Min: start, Max: "(" + padTime(q.ActiveBefore), Count: int64(q.Limit)}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: %w", err)
-	}
-	ids := make([]string, len(members))
-	for i, m := range members {
-		ids[i] = m[strings.IndexByte(m, ':')+1:]
-	}
-	users, err := s.users(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	// A user whose activity moved between the two reads is no longer a candidate.
-	out := users[:0]
-	for _, u := range users {
-		if u.Status == usermgmt.StatusActive && u.LastActiveAt.Before(q.ActiveBefore) {
-			out = append(out, u)
+	end := "(" + padTime(q.ActiveBefore)
+	var out []usermgmt.User
+	for len(out) < q.Limit {
+		want := q.Limit - len(out)
+		members, err := s.rdb.ZRangeByLex(ctx, s.prefix+"active", &redis.ZRangeBy{Min: start, Max: end, Count: int64(want)}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %w", err)
 		}
+		ids := make([]string, len(members))
+		for i, m := range members {
+			ids[i] = m[strings.IndexByte(m, ':')+1:]
+		}
+		users, err := s.users(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		read := make(map[string]bool, len(members))
+		for _, m := range members {
+			read[m] = true
+		}
+		for _, u := range users {
+			if u.Status == usermgmt.StatusActive && read[activeMember(u.LastActiveAt, u.ID)] {
+				out = append(out, u)
+			}
+		}
+		if len(members) < want {
+			break // the index holds no more stale users
+		}
+		start = "(" + members[len(members)-1]
 	}
 	return out, nil
 }
