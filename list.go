@@ -3,8 +3,10 @@ package usermgmt
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -58,13 +60,18 @@ func pageLimit(n int) (int, error) {
 	return n, nil
 }
 
+// MinSearchLength is the shortest UserQuery.Search accepted. Shorter terms
+// cannot use a trigram index, so on a large SQLite store a rare one would
+// read the whole account subtree.
+const MinSearchLength = 3
+
 // UserQuery selects users for ListUsers.
 type UserQuery struct {
 	// AccountID is the account whose users, and whose sub-accounts' users,
 	// are listed. Empty means the actor's own account.
 	AccountID string
 	// Search, when not empty, keeps users whose first name, last name or
-	// email contains it, ignoring case.
+	// email contains it, ignoring case. It needs MinSearchLength characters.
 	Search string
 	// Statuses, when not empty, keeps users in these statuses.
 	Statuses []Status
@@ -108,7 +115,12 @@ func (m *Manager) listQuery(ctx context.Context, actorID string, q UserQuery) (L
 		return ListQuery{}, err
 	}
 	search := strings.ToLower(strings.TrimSpace(q.Search))
-	if len(search) > 254 {
+	switch n := utf8.RuneCountInString(search); {
+	case !utf8.ValidString(search):
+		return ListQuery{}, fieldError(ErrInvalidInput, "search", "is not valid UTF-8")
+	case n > 0 && n < MinSearchLength:
+		return ListQuery{}, fieldError(ErrInvalidInput, "search", fmt.Sprintf("needs at least %d characters", MinSearchLength))
+	case len(search) > 254:
 		return ListQuery{}, fieldError(ErrInvalidInput, "search", "is longer than 254 bytes")
 	}
 	for _, s := range q.Statuses {

@@ -21,7 +21,10 @@ import (
 //
 // Stores never read the clock: every time they store comes from the Manager.
 // They keep times to the nanosecond and return them in UTC; the zero
-// time.Time round-trips as the zero time. They map their driver's "no rows"
+// time.Time round-trips as the zero time. Every non-zero time the Manager
+// writes lies between 1970 and 2262 (the range of int64 Unix nanoseconds),
+// and every string is valid UTF-8. User IDs and audit event IDs are two
+// separate namespaces; a store may also refuse an ID found in the other. They map their driver's "no rows"
 // onto ErrNotFound. The Manager never changes a user's ID, AccountID, Email
 // or CreatedAt after creation, and never moves a user out of StatusRemoved.
 //
@@ -74,8 +77,10 @@ type Store interface {
 
 	// StaleUsers returns up to q.Limit users in StatusActive whose
 	// LastActiveAt is before q.ActiveBefore, ordered by (LastActiveAt, ID)
-	// and starting after the keyset (q.AfterActive, q.AfterID). Its cost
-	// follows the number of users returned, not the number stored.
+	// and starting after the keyset (q.AfterActive, q.AfterID). It returns
+	// fewer than q.Limit only when no more users match: the sweep stops at
+	// the first short page. Its cost follows the number of users returned,
+	// not the number stored.
 	StaleUsers(ctx context.Context, q StaleQuery) ([]User, error)
 
 	// ReserveAttempt reserves one password attempt before the password is

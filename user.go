@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Status is where a user stands in their lifecycle. See the package
@@ -125,6 +126,9 @@ func validateName(field, v string) (string, error) {
 	}
 	if len(v) > 100 {
 		return "", fieldError(ErrInvalidInput, field, "is longer than 100 bytes")
+	}
+	if !utf8.ValidString(v) {
+		return "", fieldError(ErrInvalidInput, field, "is not valid UTF-8")
 	}
 	if strings.ContainsAny(v, "\x00\r\n") {
 		return "", fieldError(ErrInvalidInput, field, "contains control characters")

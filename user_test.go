@@ -26,3 +26,18 @@ func TestNormalizeEmail(t *testing.T) {
 		}
 	}
 }
+
+func TestNamesMustBeValidUTF8(t *testing.T) {
+	m := newManager(t)
+	_, _, err := m.CreateAccount(t.Context(), usermgmt.System, usermgmt.NewAccount{Name: "Jos\xe9 Ltd",
+		Admin: usermgmt.NewUser{Email: "jose@example.com", FirstName: "Jos\xe9", LastName: "L", Password: "correct horse battery staple"}})
+	var fe *usermgmt.FieldError
+	if !errors.Is(err, usermgmt.ErrInvalidInput) || !errors.As(err, &fe) || fe.Field != "name" {
+		t.Fatalf("Latin-1 account name: %v, want a FieldError on name", err)
+	}
+	_, _, err = m.CreateAccount(t.Context(), usermgmt.System, usermgmt.NewAccount{Name: "José Ltd",
+		Admin: usermgmt.NewUser{Email: "jose@example.com", FirstName: "Jos\xe9", LastName: "L", Password: "correct horse battery staple"}})
+	if !errors.As(err, &fe) || fe.Field != "first_name" {
+		t.Fatalf("Latin-1 first name: %v, want a FieldError on first_name", err)
+	}
+}

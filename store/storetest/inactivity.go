@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -13,6 +14,43 @@ var inactivityTests = map[string]func(*testing.T, *suite){
 	"SweepMovesOnlyIdleUsers":    testSweep,
 	"SweepAtScale":               testSweepAtScale,
 	"ReactivateStartsAfresh":     testReactivate,
+	"SweepWhileIdleUsersLogIn":   testSweepWhileLogins,
+}
+
+// testSweepWhileLogins sweeps on one handle while idle users log in on
+// another: each user either logged in in time or ended Inactive; none is
+// left Active and idle because the activity index moved under the sweep.
+func testSweepWhileLogins(t *testing.T, su *suite) {
+	e := su.env(t)
+	n := 600
+	if su.short {
+		n = 200
+	}
+	var users []usermgmt.User
+	for i := 0; i < n; i++ {
+		users = append(users, e.user(e.root.ID, email("racer", i), usermgmt.RoleGeneral))
+	}
+	e.clock.Set(start.AddDate(0, 4, 0))
+	ms := e.managers(2)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i += 3 {
+			_, err := ms[1].Authenticate(e.ctx, users[i].Email, Password)
+			if err != nil && !errors.Is(err, usermgmt.ErrInactive) {
+				t.Errorf("login: %v", err)
+			}
+		}
+	}()
+	_, err := ms[0].Sweep(e.ctx)
+	ok(t, err)
+	<-done
+	for _, u := range users {
+		got := e.get(u.ID)
+		if got.Status == usermgmt.StatusActive && !got.LastActiveAt.After(start) {
+			t.Fatalf("%s is still Active and idle after the sweep", got.Email)
+		}
+	}
 }
 
 func testInactiveAtLogin(t *testing.T, su *suite) {
