@@ -230,3 +230,46 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		}
 	}
 }
+
+// TestBookkeepingRestoresSynchronous: the password steps commit at NORMAL,
+// and leave the writer connection at FULL for the changes that follow,
+// even when their context is cancelled.
+func TestBookkeepingRestoresSynchronous(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	level := func() string {
+		t.Helper()
+		var v string
+		if err := s.write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var seen string
+	if err := s.bookkeeping(ctx, func(conn *sql.Conn) error {
+		return conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&seen)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != "1" {
+		t.Fatalf("synchronous inside bookkeeping = %s, want 1 (NORMAL)", seen)
+	}
+	if got := level(); got != "2" {
+		t.Fatalf("synchronous after bookkeeping = %s, want 2 (FULL)", got)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	_ = s.bookkeeping(cctx, func(*sql.Conn) error { cancel(); return cctx.Err() })
+	if got := level(); got != "2" {
+		t.Fatalf("synchronous after a cancelled bookkeeping step = %s, want 2 (FULL)", got)
+	}
+	if _, _, err := s.ReserveAttempt(ctx, "no-such-user", 10); err == nil {
+		t.Fatal("ReserveAttempt of an unknown user succeeded")
+	}
+	if got := level(); got != "2" {
+		t.Fatalf("synchronous after ReserveAttempt = %s, want 2 (FULL)", got)
+	}
+}

@@ -27,7 +27,10 @@
 //     events to a stored user.
 //   - synchronous=FULL (WithSynchronous): a committed change survives a power
 //     loss. NORMAL is faster and, in WAL mode, never corrupts the file, but a
-//     power loss may undo the last commits.
+//     power loss may undo the last commits. The two hot password steps,
+//     ReserveAttempt and RecordLogin, always commit at NORMAL: they are
+//     bookkeeping, not changes (see bookkeeping in the source), and an fsync
+//     each would add a millisecond or more to every login.
 //   - Every write that takes more than one statement runs in a transaction
 //     begun with BEGIN IMMEDIATE, which takes the write lock at once (waiting
 //     under busy_timeout). A deferred transaction would start as a reader and
@@ -112,6 +115,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -363,6 +367,43 @@ func (s *Store) tx(ctx context.Context, f func(conn *sql.Conn) error) error {
 		// An interrupted statement may have rolled the transaction back
 		// already; anything else leaves the connection in doubt. Either
 		// way, do not reuse it.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	return err
+}
+
+// bookkeeping runs one of the hot, single-statement password steps
+// (ReserveAttempt, RecordLogin) on a writer connection with synchronous
+// lowered to NORMAL for that statement, then restores the connection's
+// level. These steps record attempts and logins, not changes: a power loss
+// may undo the last few of them (an attempt count drops back, a last-login
+// time is older), never a change with its audit event, and in WAL mode
+// never the file's integrity. Sparing them an fsync keeps a login within a
+// few percent of the password hash's own cost; the next fully synced commit
+// makes them durable too.
+func (s *Store) bookkeeping(ctx context.Context, f func(conn *sql.Conn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return s.mapErr(err)
+	}
+	defer conn.Close()
+	var level int
+	if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
+		return s.mapErr(err)
+	}
+	const normal = 1
+	if level <= normal {
+		return f(conn)
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		return s.mapErr(err)
+	}
+	err = f(conn)
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = "+strconv.Itoa(level)); rerr != nil {
+		// A connection left at NORMAL must not serve a change: drop it.
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	return err

@@ -459,9 +459,14 @@ func staleSQL(q usermgmt.StaleQuery) (string, []any, error) {
 // condition and the increment are a single atomic step under SQLite's write
 // lock, in this process and in any other.
 func (s *Store) ReserveAttempt(ctx context.Context, userID string, limit int) (usermgmt.User, bool, error) {
-	u, err := scanUser(s.write.QueryRowContext(ctx,
-		"UPDATE users SET failed_attempts = failed_attempts + 1, version = version + 1"+
-			" WHERE id = ? AND status = 'active' AND failed_attempts < ? RETURNING "+userCols, userID, limit))
+	var u usermgmt.User
+	err := s.bookkeeping(ctx, func(conn *sql.Conn) error {
+		var err error
+		u, err = scanUser(conn.QueryRowContext(ctx,
+			"UPDATE users SET failed_attempts = failed_attempts + 1, version = version + 1"+
+				" WHERE id = ? AND status = 'active' AND failed_attempts < ? RETURNING "+userCols, userID, limit))
+		return err
+	})
 	if err == nil {
 		return u, true, nil
 	}
@@ -479,11 +484,16 @@ func (s *Store) RecordLogin(ctx context.Context, l usermgmt.Login) (usermgmt.Use
 	if n.err != nil {
 		return usermgmt.User{}, false, n.err
 	}
-	u, err := scanUser(s.write.QueryRowContext(ctx,
-		"UPDATE users SET failed_attempts = 0, last_login_at = ?1, last_active_at = ?1,"+
-			" password_hash = CASE WHEN ?2 <> '' THEN ?2 ELSE password_hash END, version = version + 1"+
-			" WHERE id = ?3 AND status = 'active' AND password_hash = ?4 RETURNING "+userCols,
-		at, l.NewHash, l.UserID, l.VerifiedHash))
+	var u usermgmt.User
+	err := s.bookkeeping(ctx, func(conn *sql.Conn) error {
+		var err error
+		u, err = scanUser(conn.QueryRowContext(ctx,
+			"UPDATE users SET failed_attempts = 0, last_login_at = ?1, last_active_at = ?1,"+
+				" password_hash = CASE WHEN ?2 <> '' THEN ?2 ELSE password_hash END, version = version + 1"+
+				" WHERE id = ?3 AND status = 'active' AND password_hash = ?4 RETURNING "+userCols,
+			at, l.NewHash, l.UserID, l.VerifiedHash))
+		return err
+	})
 	if err == nil {
 		return u, true, nil
 	}

@@ -2,6 +2,7 @@ package storebench
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -9,27 +10,20 @@ import (
 )
 
 // Lookup benchmarks reading random users of the dataset by ID and by email
-// through the store, beside the store's bare, hand-written read of the same
-// user (baselineByID and baselineByEmail), in the same run.
+// through the store, each alternated with the store's bare, hand-written
+// read of the same user (baselineByID, baselineByEmail).
 func Lookup(b *testing.B, s usermgmt.Store, d Dataset, baselineByID, baselineByEmail func(ctx context.Context, u usermgmt.User) error) {
 	ctx := context.Background()
+	// Each side picks its own random user, so that neither reads what the
+	// other just brought into a cache.
 	pick := func() usermgmt.User { return d.Users[rand.IntN(len(d.Users))] }
-	run := func(b *testing.B, name string, f func(u usermgmt.User) error) {
-		b.Run(name, func(b *testing.B) {
-			for b.Loop() {
-				if err := f(pick()); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
 	b.Run("by_id", func(b *testing.B) {
-		run(b, "baseline_raw", func(u usermgmt.User) error { return baselineByID(ctx, u) })
-		run(b, "store", func(u usermgmt.User) error { _, err := s.User(ctx, u.ID); return err })
+		Paired(b, func() error { return baselineByID(ctx, pick()) },
+			func() error { _, err := s.User(ctx, pick().ID); return err })
 	})
 	b.Run("by_email", func(b *testing.B) {
-		run(b, "baseline_raw", func(u usermgmt.User) error { return baselineByEmail(ctx, u) })
-		run(b, "store", func(u usermgmt.User) error { _, err := s.UserByEmail(ctx, u.Email); return err })
+		Paired(b, func() error { return baselineByEmail(ctx, pick()) },
+			func() error { _, err := s.UserByEmail(ctx, pick().Email); return err })
 	})
 }
 
@@ -37,9 +31,10 @@ func Lookup(b *testing.B, s usermgmt.Store, d Dataset, baselineByID, baselineByE
 // (First12, First120..First129, and so on), enough for a page 10,000 deep.
 const SearchTerm = "first12"
 
-// Pages benchmarks Manager.ListUsers: the first page of 50, and the page of
-// 50 that starts 10,000 entries deep, of the whole account and of a search.
-// Keyset pagination should make the deep page cost what the first does.
+// Pages benchmarks Manager.ListUsers: the page of 50 that starts 10,000
+// entries deep, alternated with the first page, of the whole account and of
+// a search. Keyset pagination should make the deep page cost what the first
+// does.
 func Pages(b *testing.B, s usermgmt.Store, d Dataset) {
 	ctx := context.Background()
 	m, _ := Manager(b, s)
@@ -64,19 +59,16 @@ func Pages(b *testing.B, s usermgmt.Store, d Dataset) {
 			deep.Limit = 50
 			first := q.q
 			first.Limit = 50
-			for _, c := range []struct {
-				name string
-				q    usermgmt.UserQuery
-			}{{"baseline_first_page", first}, {"deep_page_10000", deep}} {
-				b.Run(c.name, func(b *testing.B) {
-					for b.Loop() {
-						p, err := m.ListUsers(ctx, admin, c.q)
-						if err != nil || len(p.Items) != 50 {
-							b.Fatalf("page of %d: %v", len(p.Items), err)
-						}
+			page := func(q usermgmt.UserQuery) func() error {
+				return func() error {
+					p, err := m.ListUsers(ctx, admin, q)
+					if err == nil && len(p.Items) != 50 {
+						err = fmt.Errorf("page of %d", len(p.Items))
 					}
-				})
+					return err
+				}
 			}
+			b.Run("deep_page_10000", func(b *testing.B) { Paired(b, page(first), page(deep)) })
 		})
 	}
 }

@@ -1,14 +1,16 @@
 // Package storebench holds the benchmarks every store runs, each beside a
 // bare baseline measured in the same run, so that what the library adds can
-// be read as a ratio: library / baseline. Sub-benchmarks whose name starts
-// with "baseline" are the baselines of their group; cmd/usermgmt-bench runs
-// every store's benchmarks and prints the ratios.
+// be read as a ratio: library / baseline. Each comparison is one
+// sub-benchmark that alternates baseline and library (Paired) and reports
+// base-ns/op, lib-ns/op and ratio; cmd/usermgmt-bench runs every store's
+// benchmarks and prints the ratios beside the project's targets.
 package storebench
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"fmt"
 	"testing"
 
 	"github.com/usermgmt/usermgmt"
@@ -19,13 +21,18 @@ import (
 const Password = "correct horse battery staple"
 
 // Authenticate benchmarks Manager.Authenticate over s with the library's
-// default (OWASP) argon2id parameters, beside a bare argon2id verification
-// with the same parameters:
+// default (OWASP) argon2id parameters. Each sub-benchmark alternates the
+// library with its baseline:
 //
-//	baseline_argon2id  argon2.IDKey and a constant-time compare, nothing else
-//	right_password     lookup, attempt reservation, verification, login record
-//	wrong_password     lookup, attempt reservation, verification
-//	unknown_email      lookup miss, verification against the dummy hash
+//	right_password    lookup, attempt reservation, verification, login record
+//	wrong_password    lookup, attempt reservation, verification
+//	unknown_email     lookup miss, verification against the dummy hash
+//
+// beside a bare argon2id verification with the same parameters
+// (argon2.IDKey and a constant-time compare, nothing else), and
+//
+//	unknown_vs_wrong  an unknown email beside a wrong password: the two must
+//	                  cost the same, or timing tells which emails exist
 //
 // The wrong-password user never locks: the benchmark's policy allows 2^30
 // failures, so every iteration runs the same path.
@@ -44,31 +51,24 @@ func Authenticate(b *testing.B, s usermgmt.Store) {
 	p := usermgmt.DefaultHashParams()
 	salt, key := make([]byte, p.SaltLength), make([]byte, p.KeyLength)
 	_, _ = rand.Read(salt)
-	b.Run("baseline_argon2id", func(b *testing.B) {
-		for b.Loop() {
-			k := argon2.IDKey([]byte(Password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
-			_ = subtle.ConstantTimeCompare(k, key)
-		}
-	})
-	b.Run("right_password", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := m.Authenticate(ctx, email, Password); err != nil {
-				b.Fatal(err)
+	bare := func() error {
+		k := argon2.IDKey([]byte(Password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
+		_ = subtle.ConstantTimeCompare(k, key)
+		return nil
+	}
+	expect := func(want error, email, password string) func() error {
+		return func() error {
+			if _, err := m.Authenticate(ctx, email, password); err != want {
+				return fmt.Errorf("Authenticate(%s) = %v, want %v", email, err, want)
 			}
+			return nil
 		}
-	})
-	b.Run("wrong_password", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := m.Authenticate(ctx, email, "not the password"); err != usermgmt.ErrInvalidCredentials {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("unknown_email", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := m.Authenticate(ctx, "nobody-here@example.com", "not the password"); err != usermgmt.ErrInvalidCredentials {
-				b.Fatal(err)
-			}
-		}
-	})
+	}
+	right := expect(nil, email, Password)
+	wrong := expect(usermgmt.ErrInvalidCredentials, email, "not the password")
+	unknown := expect(usermgmt.ErrInvalidCredentials, "nobody-here@example.com", "not the password")
+	b.Run("right_password", func(b *testing.B) { Paired(b, bare, right) })
+	b.Run("wrong_password", func(b *testing.B) { Paired(b, bare, wrong) })
+	b.Run("unknown_email", func(b *testing.B) { Paired(b, bare, unknown) })
+	b.Run("unknown_vs_wrong", func(b *testing.B) { Paired(b, wrong, unknown) })
 }
