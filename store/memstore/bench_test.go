@@ -64,7 +64,19 @@ func BenchmarkPages(b *testing.B) {
 	storebench.Pages(b, s, d)
 }
 
+// BenchmarkSweep sweeps a store of its own: 1,000,000 users
+// (USERMGMT_BENCH_SWEEP_USERS), the size the sweep is held to.
 func BenchmarkSweep(b *testing.B) {
-	s, d := dataset(b)
-	storebench.Sweep(b, s, d)
+	sweepOnce.Do(func() {
+		sweepData = storebench.NewDataset(storebench.Size("USERMGMT_BENCH_SWEEP_USERS", 1_000_000))
+		sweepStore = memstore.New()
+		sweepData.Load(b, sweepStore)
+	})
+	storebench.Sweep(b, sweepStore, sweepData)
 }
+
+var (
+	sweepOnce  sync.Once
+	sweepStore *memstore.Store
+	sweepData  storebench.Dataset
+)

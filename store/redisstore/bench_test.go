@@ -14,9 +14,10 @@ import (
 )
 
 // Benchmarks run against the test server (a throwaway redis-server unless
-// USERMGMT_TEST_REDIS_URL is set). The dataset (200,000 users unless
-// USERMGMT_BENCH_REDIS_USERS says otherwise) is loaded once per server,
-// under its own prefix.
+// USERMGMT_TEST_REDIS_URL is set). Each dataset (200,000 users for lookups
+// and pages, 1,000,000 for the sweep; USERMGMT_BENCH_REDIS_USERS and
+// USERMGMT_BENCH_SWEEP_USERS) is loaded once per server, under a prefix of
+// its own.
 
 func BenchmarkAuthenticate(b *testing.B) { storebench.Authenticate(b, newStore(b)) }
 
@@ -26,25 +27,32 @@ var (
 	data      storebench.Dataset
 )
 
+// dataset is the 200,000 users (USERMGMT_BENCH_REDIS_USERS) that lookups
+// and pages read, loaded once per server.
 func dataset(b *testing.B) (*redisstore.Store, storebench.Dataset) {
-	if skipReason != "" {
-		b.Skip(skipReason)
-	}
 	dataOnce.Do(func() {
-		n := storebench.Size("USERMGMT_BENCH_REDIS_USERS", 200_000)
-		// A client of its own: the dataset outlives the benchmark that loads it.
-		s, err := redisstore.New(redis.NewClient(serverOptions), redisstore.Options{Prefix: "usermgmt-bench:" + strconv.Itoa(n) + ":"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		d := storebench.NewDataset(n)
-		d.Load(b, s)
-		dataStore, data = s, d
+		dataStore, data = load(b, storebench.Size("USERMGMT_BENCH_REDIS_USERS", 200_000))
 	})
 	if dataStore == nil {
 		b.Fatal("the dataset failed to load")
 	}
 	return dataStore, data
+}
+
+// load writes a dataset of n users under a prefix of its own on the test
+// server (or finds it there).
+func load(b *testing.B, n int) (*redisstore.Store, storebench.Dataset) {
+	if skipReason != "" {
+		b.Skip(skipReason)
+	}
+	// A client of its own: the dataset outlives the benchmark that loads it.
+	s, err := redisstore.New(redis.NewClient(serverOptions), redisstore.Options{Prefix: "usermgmt-bench:" + strconv.Itoa(n) + ":"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := storebench.NewDataset(n)
+	d.Load(b, s)
+	return s, d
 }
 
 // BenchmarkLookup reads users by ID and by email beside a bare go-redis
@@ -79,7 +87,9 @@ func BenchmarkPages(b *testing.B) {
 	storebench.Pages(b, s, d)
 }
 
+// BenchmarkSweep sweeps 1,000,000 users (USERMGMT_BENCH_SWEEP_USERS), the
+// size the sweep is held to, in a dataset of their own.
 func BenchmarkSweep(b *testing.B) {
-	s, d := dataset(b)
+	s, d := load(b, storebench.Size("USERMGMT_BENCH_SWEEP_USERS", 1_000_000))
 	storebench.Sweep(b, s, d)
 }
