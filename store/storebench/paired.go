@@ -8,24 +8,30 @@ import (
 // Paired times a bare baseline and the library's operation alternately in
 // one loop, so that whatever else the machine is doing slows both alike,
 // and reports their means as base-ns/op and lib-ns/op and the ratio
-// lib/base as "ratio". (ns/op is the pair together.) A shared, noisy
+// lib/base as "ratio". (ns/op is the pair together.) Which of the two goes
+// first alternates too, so that neither always pays for what the other
+// leaves behind (garbage to collect, a cold cache). A shared, noisy
 // machine made separate sub-benchmarks swing by more than the overheads
 // being measured.
 func Paired(b *testing.B, base, lib func() error) {
 	b.Helper()
 	var baseTotal, libTotal time.Duration
+	timed := func(f func() error, total *time.Duration, what string) {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			b.Fatalf("%s: %v", what, err)
+		}
+		*total += time.Since(t0)
+	}
 	n := 0
 	for b.Loop() {
-		t0 := time.Now()
-		if err := base(); err != nil {
-			b.Fatalf("baseline: %v", err)
+		if n%2 == 0 {
+			timed(base, &baseTotal, "baseline")
+			timed(lib, &libTotal, "library")
+		} else {
+			timed(lib, &libTotal, "library")
+			timed(base, &baseTotal, "baseline")
 		}
-		t1 := time.Now()
-		if err := lib(); err != nil {
-			b.Fatalf("library: %v", err)
-		}
-		libTotal += time.Since(t1)
-		baseTotal += t1.Sub(t0)
 		n++
 	}
 	if n == 0 || baseTotal == 0 {
