@@ -26,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,11 +271,11 @@ func report(w io.Writer, results map[string]map[string][]sample, count int) {
 			ratio, paired := medianOf(runs, "ratio")
 			if !paired {
 				ns, _ := medianOf(runs, "ns/op")
-				extra := ""
+				took := dur(ns)
 				if per, ok := medianOf(runs, "ns/idle-user"); ok {
-					extra = dur(per) + " per idle user"
+					took += " (" + dur(per) + " per idle user)"
 				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s | | |\n", store, name, dur(ns), extra)
+				fmt.Fprintf(w, "| %s | %s | %s | | | |\n", store, name, took)
 				continue
 			}
 			lib, _ := medianOf(runs, "lib-ns/op")
@@ -296,4 +297,11 @@ func report(w io.Writer, results map[string]map[string][]sample, count int) {
 	}
 }
 
-func dur(ns float64) string { return time.Duration(ns).Round(time.Duration(max(1, ns/1000))).String() }
+// dur formats a time to four significant digits.
+func dur(ns float64) string {
+	unit := time.Duration(1)
+	if ns >= 1 {
+		unit = time.Duration(max(1, math.Pow(10, math.Floor(math.Log10(ns))-3)))
+	}
+	return time.Duration(ns).Round(unit).String()
+}
