@@ -2,6 +2,8 @@ package usermgmt
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -133,6 +135,27 @@ type ListQuery struct {
 	After string
 	// Limit is the most users to return; it is at least 1.
 	Limit int
+}
+
+// Matches reports whether u passes q's filters: Search, Statuses and
+// Roles. It is the definition every store's ListUsers follows; AccountID
+// and After select where a store reads, from its own indexes, and are not
+// checked here.
+func (q ListQuery) Matches(u User) bool {
+	if len(q.Statuses) == 0 {
+		if u.Status == StatusRemoved {
+			return false
+		}
+	} else if !slices.Contains(q.Statuses, u.Status) {
+		return false
+	}
+	if len(q.Roles) > 0 && !slices.Contains(q.Roles, u.Role) {
+		return false
+	}
+	return q.Search == "" ||
+		strings.Contains(strings.ToLower(u.FirstName), q.Search) ||
+		strings.Contains(strings.ToLower(u.LastName), q.Search) ||
+		strings.Contains(strings.ToLower(u.Email), q.Search)
 }
 
 // StaleQuery selects candidates for the inactivity sweep.

@@ -313,29 +313,12 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 		if id == q.After {
 			return true
 		}
-		if u := s.users[id]; matches(&u, q) {
+		if u := s.users[id]; q.Matches(u) {
 			out = append(out, clone(u))
 		}
 		return len(out) < q.Limit
 	})
 	return out, nil
-}
-
-func matches(u *usermgmt.User, q usermgmt.ListQuery) bool {
-	if len(q.Statuses) == 0 {
-		if u.Status == usermgmt.StatusRemoved {
-			return false
-		}
-	} else if !slices.Contains(q.Statuses, u.Status) {
-		return false
-	}
-	if len(q.Roles) > 0 && !slices.Contains(q.Roles, u.Role) {
-		return false
-	}
-	return q.Search == "" ||
-		strings.Contains(strings.ToLower(u.FirstName), q.Search) ||
-		strings.Contains(strings.ToLower(u.LastName), q.Search) ||
-		strings.Contains(u.Email, q.Search)
 }
 
 // StaleUsers implements usermgmt.Store from the activity index.

@@ -52,7 +52,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -380,27 +379,12 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 			return nil, err
 		}
 		for _, u := range users {
-			if matches(u, q) {
+			if q.Matches(u) { // listScript's filter, applied again to the user as read
 				out = append(out, u)
 			}
 		}
 	}
 	return out, nil
-}
-
-// matches is listScript's filter, applied again to a user as read.
-func matches(u usermgmt.User, q usermgmt.ListQuery) bool {
-	if len(q.Statuses) == 0 {
-		if u.Status == usermgmt.StatusRemoved {
-			return false
-		}
-	} else if !slices.Contains(q.Statuses, u.Status) {
-		return false
-	}
-	if len(q.Roles) > 0 && !slices.Contains(q.Roles, u.Role) {
-		return false
-	}
-	return q.Search == "" || strings.Contains(searchText(u), q.Search)
 }
 
 // StaleUsers implements usermgmt.Store from the activity index. It reads a

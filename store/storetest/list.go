@@ -133,6 +133,8 @@ func testSearchAndFilters(t *testing.T, su *suite) {
 	want(names(usermgmt.UserQuery{Search: "smith", Roles: []string{"analyst"}}), smithB)
 	want(names(usermgmt.UserQuery{Search: "dora@"}), other)
 	want(names(usermgmt.UserQuery{Search: "zz-nobody"}))
+	want(names(usermgmt.UserQuery{Search: "blacksmith\njones"})) // a term never spans two fields
+	want(names(usermgmt.UserQuery{Search: "smith jones"}))
 	want(names(usermgmt.UserQuery{Search: "EXAMPLE.com"}), e.get(e.admin.ID), smithA, smithB, smithC, other)
 
 	_, err := e.m.Ban(e.ctx, e.admin.ID, smithB.ID)
