@@ -236,7 +236,7 @@ type InviteOutcome string
 // The outcomes of a bulk invitation row.
 const (
 	Invited            InviteOutcome = "invited"             // user created, invitation issued
-	SkippedExists      InviteOutcome = "skipped_exists"      // a user with the email exists
+	SkippedExists      InviteOutcome = "skipped_exists"      // a user with the email exists (maybe in another tenant)
 	SkippedPending     InviteOutcome = "skipped_pending"     // an invitation for the email is pending
 	RejectedInvalid    InviteOutcome = "rejected_invalid"    // not a valid address
 	RejectedDisposable InviteOutcome = "rejected_disposable" // a disposable-mail domain
@@ -246,7 +246,7 @@ const (
 type InviteResult struct {
 	Email   string // as given
 	Outcome InviteOutcome
-	UserID  string // the invited or existing user, when there is one
+	UserID  string // the invited or existing user; empty for a user outside the actor's reach
 	Token   string // the raw token to email, for Invited rows only
 	Err     error  // why a row was rejected
 }
@@ -307,7 +307,7 @@ func (m *Manager) InviteUsers(ctx context.Context, actorID string, in BulkInvite
 		if errors.Is(err, ErrDuplicateEmail) {
 			// Someone holds one of these emails: settle the batch row by row.
 			for k := start; k < end; k++ {
-				if err := m.inviteOne(ctx, &results[rows[k]], users[k], events[k]); err != nil {
+				if err := m.inviteOne(ctx, act, &results[rows[k]], users[k], events[k]); err != nil {
 					return results, err
 				}
 			}
@@ -330,7 +330,7 @@ func (m *Manager) InviteUsers(ctx context.Context, actorID string, in BulkInvite
 }
 
 // inviteOne creates one invited user, or reports why the email is taken.
-func (m *Manager) inviteOne(ctx context.Context, r *InviteResult, u User, ev AuditEvent) error {
+func (m *Manager) inviteOne(ctx context.Context, act actor, r *InviteResult, u User, ev AuditEvent) error {
 	for attempt := 0; attempt < 3; attempt++ {
 		err := m.store.CreateUsers(ctx, []User{u}, []AuditEvent{ev})
 		if err == nil {
@@ -346,7 +346,15 @@ func (m *Manager) inviteOne(ctx context.Context, r *InviteResult, u User, ev Aud
 		if err != nil {
 			return err
 		}
-		r.Outcome, r.UserID, r.Token = SkippedExists, existing.ID, ""
+		// Emails are unique across tenants; of a user outside the actor's
+		// reach the row says only that the email is taken.
+		r.Outcome, r.UserID, r.Token = SkippedExists, "", ""
+		if _, err := m.reach(ctx, act, existing.AccountID); errors.Is(err, ErrPermissionDenied) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		r.UserID = existing.ID
 		if existing.Status == StatusInvited {
 			r.Outcome = SkippedPending
 		}

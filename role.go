@@ -157,16 +157,27 @@ func (m *Manager) reach(ctx context.Context, a actor, accountID string) (Account
 }
 
 // authorizeOn checks that the actor may administer target: PermManageUsers
-// over the target's account, and every permission of the target's role
-// (nobody manages someone who holds more than they do).
+// over the target's account, and every permission of the target's role and
+// every grant of the target (nobody manages someone who holds more than
+// they do: whoever can set a user's password can act as that user).
 func (m *Manager) authorizeOn(ctx context.Context, a actor, target User) error {
 	if _, err := m.authorizeAccount(ctx, a, target.AccountID, PermManageUsers); err != nil {
 		return err
 	}
-	if !m.roleWithin(target.Role, a) {
+	if !m.roleWithin(target.Role, a) || !grantsWithin(target.Grants, a) {
 		return denied("target holds permissions the actor does not")
 	}
 	return nil
+}
+
+// grantsWithin reports whether the actor holds every one of the grants.
+func grantsWithin(grants []Grant, a actor) bool {
+	for _, g := range grants {
+		if !a.holds(g.Permission, g.Resource) {
+			return false
+		}
+	}
+	return true
 }
 
 // roleWithin reports whether the actor holds every permission of the role.

@@ -312,17 +312,22 @@ func (m *Manager) User(ctx context.Context, actorID, userID string) (User, error
 }
 
 // UserByEmail returns the non-removed user with the email, under the same
-// rules as User.
+// rules as User. A user the actor may not see is reported as ErrNotFound,
+// as an absent one is: emails are unique across tenants, so telling the
+// two apart would let anyone learn which addresses other tenants hold.
 func (m *Manager) UserByEmail(ctx context.Context, actorID, email string) (User, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
 		return User{}, err
 	}
 	u, err := m.store.UserByEmail(ctx, e)
-	if err != nil {
-		return User{}, err
+	if err == nil {
+		u, err = m.visible(ctx, actorID, u)
 	}
-	return m.visible(ctx, actorID, u)
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrPermissionDenied) {
+		return User{}, fmt.Errorf("%w: no user with that email that the actor may see", ErrNotFound)
+	}
+	return u, err
 }
 
 // visible returns u to the actor when they are u or may manage u.
@@ -374,6 +379,9 @@ func (m *Manager) UpdateProfile(ctx context.Context, actorID, userID string, p P
 		}
 		if u.Status == StatusRemoved {
 			return false, &TransitionError{Action: ActionProfileChange, From: u.Status}
+		}
+		if actorID == userID && u.Status != StatusActive {
+			return false, statusError(u.Status) // only an Active user acts, on themselves too
 		}
 		before := *u
 		if p.FirstName != "" {

@@ -14,6 +14,8 @@ var permissionTests = map[string]func(*testing.T, *suite){
 	"GrantsNeverCarryRolePerms":      testRoleOnlyPermissions,
 	"CanChecksRoleGrantsAndResource": testCan,
 	"InactiveActorRefused":           testInactiveActor,
+	"NoManagingWhoHoldsMoreGrants":   testGrantsBoundManagement,
+	"EmailsOutsideReachUnseen":       testEmailsOutsideReach,
 	"TopLevelAccountsOnlyBySystem":   testTopLevelBySystem,
 }
 
@@ -93,8 +95,8 @@ func testGeneralManagesNobody(t *testing.T, su *suite) {
 	isErr(t, err, usermgmt.ErrPermissionDenied)
 	_, err = e.m.User(e.ctx, g.ID, other.ID)
 	isErr(t, err, usermgmt.ErrPermissionDenied)
-	_, err = e.m.UserByEmail(e.ctx, g.ID, other.Email)
-	isErr(t, err, usermgmt.ErrPermissionDenied)
+	_, err = e.m.UserByEmail(e.ctx, g.ID, other.Email) // not even that the email is taken
+	isErr(t, err, usermgmt.ErrNotFound)
 	isErr(t, e.m.ChangeRole(e.ctx, g.ID, g.ID, usermgmt.RoleAdmin), usermgmt.ErrPermissionDenied)
 	// But they may read and edit themselves.
 	_, err = e.m.User(e.ctx, g.ID, g.ID)
@@ -218,6 +220,77 @@ func testInactiveActor(t *testing.T, su *suite) {
 	isErr(t, err, usermgmt.ErrPermissionDenied)
 	_, err = e.m.Ban(e.ctx, c.User.ID, target.ID)
 	ok(t, err)
+
+	// Nor does a banned user act on themselves.
+	_, err = e.m.UpdateProfile(e.ctx, target.ID, target.ID, usermgmt.Profile{FirstName: "Sneaky"})
+	isErr(t, err, usermgmt.ErrBanned)
+	eq(t, "first name", e.get(target.ID).FirstName, target.FirstName)
+	eq(t, "events of the banned user", len(e.history(target.ID)), 2) // create, ban
+}
+
+// testGrantsBoundManagement: a user admin without a permission cannot manage
+// a user granted it (setting that user's password would let them act as
+// the user), but manages users granted only what they hold.
+func testGrantsBoundManagement(t *testing.T, su *suite) {
+	e := su.env(t, usermgmt.WithRoles(usermgmt.Role{Name: "user_admin",
+		Permissions: []usermgmt.Permission{usermgmt.PermManageUsers, "reports"}}))
+	ua := e.user(e.root.ID, "useradmin@example.com", "user_admin")
+	secret := e.user(e.root.ID, "secret-keeper@example.com", usermgmt.RoleGeneral)
+	reporter := e.user(e.root.ID, "reporter@example.com", usermgmt.RoleGeneral)
+	ok(t, e.m.Grant(e.ctx, e.admin.ID, secret.ID, usermgmt.Grant{Permission: "insights.view", Resource: "insight-7"}))
+	ok(t, e.m.Grant(e.ctx, e.admin.ID, reporter.ID, usermgmt.Grant{Permission: "reports"}))
+
+	isErr(t, e.m.SetPassword(e.ctx, ua.ID, secret.ID, "an0ther-Strong-passw0rd"), usermgmt.ErrPermissionDenied)
+	_, err := e.m.Disable(e.ctx, ua.ID, secret.ID)
+	isErr(t, err, usermgmt.ErrPermissionDenied)
+	_, err = e.m.User(e.ctx, ua.ID, secret.ID)
+	isErr(t, err, usermgmt.ErrPermissionDenied)
+	eq(t, "events of the granted user", len(e.history(secret.ID)), 2) // create, grant
+	if _, err := e.m.Authenticate(e.ctx, secret.Email, Password); err != nil {
+		t.Fatalf("the granted user's own password: %v", err)
+	}
+
+	ok(t, e.m.SetPassword(e.ctx, ua.ID, reporter.ID, "an0ther-Strong-passw0rd"))
+	_, err = e.m.Disable(e.ctx, ua.ID, reporter.ID)
+	ok(t, err)
+}
+
+// testEmailsOutsideReach: emails are unique across tenants, but an actor
+// learns nothing of another tenant's user from an email: a lookup says not
+// found, as for an address nobody holds, and a bulk invitation says only
+// that the address is taken.
+func testEmailsOutsideReach(t *testing.T, su *suite) {
+	e := su.env(t)
+	tr := e.tree()
+	inB := e.user(tr.b.ID, "in-b@example.com", usermgmt.RoleGeneral)
+	invitedB, err := e.m.CreateUser(e.ctx, tr.adminB.ID, usermgmt.NewUser{AccountID: tr.b.ID, Email: "pending-b@example.com", FirstName: "P", LastName: "B"})
+	ok(t, err)
+	inA1 := e.user(tr.a1.ID, "in-a1@example.com", usermgmt.RoleGeneral)
+
+	for _, email := range []string{inB.Email, "nobody@example.com"} {
+		_, err := e.m.UserByEmail(e.ctx, tr.adminA.ID, email)
+		isErr(t, err, usermgmt.ErrNotFound)
+	}
+	_, err = e.m.UserByEmail(e.ctx, newID(), inA1.Email) // an unknown actor too
+	isErr(t, err, usermgmt.ErrNotFound)
+	u, err := e.m.UserByEmail(e.ctx, tr.adminA.ID, "IN-A1@example.com")
+	ok(t, err)
+	eq(t, "user found", u.ID, inA1.ID)
+
+	rows, err := e.m.InviteUsers(e.ctx, tr.adminA.ID, usermgmt.BulkInvite{AccountID: tr.a.ID,
+		Emails: []string{inB.Email, invitedB.User.Email, inA1.Email, "fresh@example.com"}})
+	ok(t, err)
+	eq(t, "other tenant's user: outcome", rows[0].Outcome, usermgmt.SkippedExists)
+	eq(t, "other tenant's user: ID", rows[0].UserID, "")
+	eq(t, "other tenant's invitee: outcome", rows[1].Outcome, usermgmt.SkippedExists)
+	eq(t, "other tenant's invitee: ID", rows[1].UserID, "")
+	eq(t, "own subtree's user: outcome", rows[2].Outcome, usermgmt.SkippedExists)
+	eq(t, "own subtree's user: ID", rows[2].UserID, inA1.ID)
+	eq(t, "new address", rows[3].Outcome, usermgmt.Invited)
+	rows, err = e.m.InviteUsers(e.ctx, tr.adminB.ID, usermgmt.BulkInvite{AccountID: tr.b.ID, Emails: []string{invitedB.User.Email}})
+	ok(t, err)
+	eq(t, "own invitee: outcome", rows[0].Outcome, usermgmt.SkippedPending)
+	eq(t, "own invitee: ID", rows[0].UserID, invitedB.User.ID)
 }
 
 func testTopLevelBySystem(t *testing.T, su *suite) {
