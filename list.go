@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -71,7 +72,8 @@ type UserQuery struct {
 	// are listed. Empty means the actor's own account.
 	AccountID string
 	// Search, when not empty, keeps users whose first name, last name or
-	// email contains it, ignoring case. It needs MinSearchLength characters.
+	// email contains it, ignoring case. It needs MinSearchLength characters
+	// and no control characters.
 	Search string
 	// Statuses, when not empty, keeps users in these statuses.
 	Statuses []Status
@@ -118,6 +120,10 @@ func (m *Manager) listQuery(ctx context.Context, actorID string, q UserQuery) (L
 	switch n := utf8.RuneCountInString(search); {
 	case !utf8.ValidString(search):
 		return ListQuery{}, fieldError(ErrInvalidInput, "search", "is not valid UTF-8")
+	case strings.ContainsFunc(search, unicode.IsControl):
+		// No name or email holds one; a NUL would also end SQLite's
+		// full-text query early.
+		return ListQuery{}, fieldError(ErrInvalidInput, "search", "holds a control character")
 	case n > 0 && n < MinSearchLength:
 		return ListQuery{}, fieldError(ErrInvalidInput, "search", fmt.Sprintf("needs at least %d characters", MinSearchLength))
 	case len(search) > 254:
