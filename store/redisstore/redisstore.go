@@ -196,7 +196,7 @@ func (s *Store) CreateAccount(ctx context.Context, a usermgmt.Account, first use
 	if err != nil {
 		return err
 	}
-	return scriptError(createScript.Run(ctx, s.rdb, nil, args...).Err())
+	return scriptError(s.runOnce(ctx, createScript, args...).Err())
 }
 
 // CreateUsers implements usermgmt.Store.
@@ -205,7 +205,7 @@ func (s *Store) CreateUsers(ctx context.Context, users []usermgmt.User, events [
 	if err != nil {
 		return err
 	}
-	return scriptError(createScript.Run(ctx, s.rdb, nil, args...).Err())
+	return scriptError(s.runOnce(ctx, createScript, args...).Err())
 }
 
 // UpdateUser implements usermgmt.Store.
@@ -224,7 +224,7 @@ func (s *Store) UpdateUser(ctx context.Context, up usermgmt.UserUpdate) error {
 	if up.KeepAdmin {
 		keep = "1"
 	}
-	err = updateScript.Run(ctx, s.rdb, nil, s.prefix, uj, strconv.FormatInt(up.User.Version, 10), up.Event.ID, ej, keep).Err()
+	err = s.runOnce(ctx, updateScript, s.prefix, uj, strconv.FormatInt(up.User.Version, 10), up.Event.ID, ej, keep).Err()
 	return scriptError(err)
 }
 
@@ -296,7 +296,7 @@ func flagged(res any) (usermgmt.User, bool, error) {
 
 // ReserveAttempt implements usermgmt.Store.
 func (s *Store) ReserveAttempt(ctx context.Context, userID string, limit int) (usermgmt.User, bool, error) {
-	res, err := reserveScript.Run(ctx, s.rdb, nil, s.prefix, userID, limit).Result()
+	res, err := s.runOnce(ctx, reserveScript, s.prefix, userID, limit).Result()
 	if err != nil {
 		return usermgmt.User{}, false, scriptError(err)
 	}
@@ -305,7 +305,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, userID string, limit int) (u
 
 // RecordLogin implements usermgmt.Store.
 func (s *Store) RecordLogin(ctx context.Context, l usermgmt.Login) (usermgmt.User, bool, error) {
-	res, err := loginScript.Run(ctx, s.rdb, nil, s.prefix, l.UserID, encodeTime(l.At), l.VerifiedHash, l.NewHash).Result()
+	res, err := s.runOnce(ctx, loginScript, s.prefix, l.UserID, encodeTime(l.At), l.VerifiedHash, l.NewHash).Result()
 	if err != nil {
 		return usermgmt.User{}, false, scriptError(err)
 	}

@@ -96,7 +96,7 @@ end
 // createScript stores an optional new account and a batch of users with
 // their events. ARGV: prefix, account JSON ("" for none), then per user:
 // user JSON, event ID, event JSON.
-var createScript = redis.NewScript(prelude + `
+var createScript = newWriteScript(prelude + `
 local accounts, known = {}, {}
 if ARGV[2] ~= "" then
   local a = cjson.decode(ARGV[2])
@@ -122,7 +122,7 @@ return #users
 // updateScript is a versioned write of a user with its event. ARGV:
 // prefix, new user JSON (its version already the next one), expected
 // version, event ID, event JSON, keepAdmin ("1" or "0").
-var updateScript = redis.NewScript(prelude + `
+var updateScript = newWriteScript(prelude + `
 local u = cjson.decode(ARGV[2])
 local old = hgetall(P .. "u:" .. u.id)
 if not old then return fail("NOTFOUND", "user " .. u.id) end
@@ -147,7 +147,7 @@ return 1
 
 // reserveScript reserves one password attempt. ARGV: prefix, user ID, limit.
 // Returns {reserved (1 or 0), the user's hash as a flat list}.
-var reserveScript = redis.NewScript(prelude + `
+var reserveScript = newWriteScript(prelude + `
 local key = P .. "u:" .. ARGV[2]
 local u = hgetall(key)
 if not u then return fail("NOTFOUND", "user " .. ARGV[2]) end
@@ -161,7 +161,7 @@ return {0, redis.call("HGETALL", key)}
 
 // loginScript records a verified login. ARGV: prefix, user ID, time,
 // verified hash, new hash (or ""). Returns {recorded, the user's hash}.
-var loginScript = redis.NewScript(prelude + `
+var loginScript = newWriteScript(prelude + `
 local key = P .. "u:" .. ARGV[2]
 local u = hgetall(key)
 if not u then return fail("NOTFOUND", "user " .. ARGV[2]) end
