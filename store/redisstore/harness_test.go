@@ -169,7 +169,12 @@ func randomPrefix(t testing.TB) string {
 // and deletes its keys when the test ends.
 func newStore(t testing.TB) *redisstore.Store {
 	t.Helper()
-	c := client(t)
+	return storeOn(t, client(t))
+}
+
+// storeOn is newStore through the client c.
+func storeOn(t testing.TB, c *redis.Client) *redisstore.Store {
+	t.Helper()
 	s, err := redisstore.New(c, redisstore.Options{Prefix: randomPrefix(t)})
 	if err != nil {
 		t.Fatal(err)

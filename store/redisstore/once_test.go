@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usermgmt/usermgmt"
-	"github.com/usermgmt/usermgmt/store/redisstore"
 )
 
 // replyDropper is a TCP proxy in front of the test server that, once armed,
@@ -98,11 +97,7 @@ func TestLostReplyNotRetried(t *testing.T) {
 	proxy := newReplyDropper(t, serverOptions.Addr)
 	c := redis.NewClient(&redis.Options{Addr: proxy.ln.Addr().String(), ContextTimeoutEnabled: true}) // MaxRetries: 3
 	t.Cleanup(func() { c.Close() })
-	s, err := redisstore.New(c, redisstore.Options{Prefix: "lost-reply:" + randomPrefix(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { deletePrefix(client(t), s.Prefix()) })
+	s := storeOn(t, c) // its keys are deleted through the proxy, which outlives c
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	m, err := usermgmt.New(s)
