@@ -60,9 +60,9 @@ type Notification struct {
 	ActorName   string `json:"actor_name,omitempty"` // who caused it ("Ada Admin"), empty for the system or the user
 	NewEmail    string `json:"new_email,omitempty"`  // email changes
 
-	Token     string    `json:"token,omitempty"`      // raw token for the link; empty for notices
-	ExpiresAt time.Time `json:"expires_at,omitzero"`  // when the link stops working
-	At        time.Time `json:"at"`                   // when the change happened
+	Token     string    `json:"token,omitempty"`     // raw token for the link; empty for notices
+	ExpiresAt time.Time `json:"expires_at,omitzero"` // when the link stops working
+	At        time.Time `json:"at"`                  // when the change happened
 }
 
 // Sender delivers notifications: package mail renders them from templates
