@@ -1,46 +1,46 @@
 package usermgmt
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // Hooks for the external tests.
 
-// HoldHashSlots takes n of the Manager's hash slots until release is called.
-func HoldHashSlots(m *Manager, n int) (release func()) {
-	for i := 0; i < n; i++ {
-		m.hasher.slots <- struct{}{}
-	}
-	return func() {
-		for i := 0; i < n; i++ {
-			<-m.hasher.slots
-		}
-	}
-}
+// Backoff exposes the delivery worker's retry delay.
+func Backoff(base, max time.Duration, n int) time.Duration { return backoff(base, max, n) }
+
+// Jitter exposes the worker loops' jittered wait.
+func Jitter(d time.Duration) time.Duration { return jitter(d) }
+
+// CleanErr exposes the cleaning of store errors.
+func CleanErr(err error) error { return cleanErr(err) }
 
 // IdleBound exposes the sweep's candidate bound.
 func IdleBound(m *Manager, now time.Time) time.Time { return m.idleBound(now) }
 
 // Idle exposes the inactivity rule.
 func Idle(m *Manager, lastActive, now time.Time) bool {
-	return m.idle(User{LastActiveAt: lastActive}, now)
+	return m.idle(UserRecord{LastActiveAt: lastActive}, now)
 }
 
-// HashForTest hashes a password with the Manager's parameters.
-func HashForTest(m *Manager, password string) string {
-	h, err := m.hasher.hash(context.Background(), password)
+// Seal and Open expose the outbox's sealing.
+func Seal(m *Manager, n Notification) ([]byte, error) { return m.outbox.seal(n) }
+
+// Open opens a payload sealed for the message with the ID.
+func Open(m *Manager, id string, payload []byte) (Notification, error) {
+	return m.outbox.open(id, payload)
+}
+
+// VerifyPassword verifies a password against an encoded hash with m's hasher.
+func VerifyPassword(m *Manager, password, encoded string) (ok, stale bool, err error) {
+	m.hasher.slots <- struct{}{}
+	defer m.hasher.release()
+	return m.hasher.verifyHeld(password, encoded)
+}
+
+// HashPassword hashes an already normalised password with m's parameters.
+func HashPassword(m *Manager, password string) string {
+	h, err := m.hasher.hashHeld(password)
 	if err != nil {
 		panic(err)
 	}
 	return h
-}
-
-// Verify exposes password verification.
-func Verify(m *Manager, password, encoded string) (ok, stale bool, err error) {
-	if err := m.hasher.acquire(context.Background()); err != nil {
-		return false, false, err
-	}
-	defer m.hasher.release()
-	return m.hasher.verifyHeld(password, encoded)
 }

@@ -12,15 +12,22 @@ import (
 	"github.com/google/uuid"
 )
 
-// Page is one page of a listing. Next is the cursor of the following page,
-// empty on the last one.
+// Page is one page of a listing (keyset pagination). Next is the cursor of
+// the following page, empty on the last one; Total, when asked for and the
+// store can count cheaply, is how many items match in all. The Manager's
+// pages always hold a non-nil Items, so an empty page encodes as
+// {"items":[]}.
 type Page[T any] struct {
-	Items []T
-	Next  string
+	Items []T    `json:"items"`
+	Next  string `json:"next,omitempty"`
+	Total *int   `json:"total,omitempty"`
 }
 
 // newPage cuts a store result fetched with limit+1 rows into a page.
 func newPage[T any](rows []T, limit int, key func(T) string) Page[T] {
+	if rows == nil {
+		rows = []T{}
+	}
 	if len(rows) <= limit {
 		return Page[T]{Items: rows}
 	}
@@ -62,47 +69,83 @@ func pageLimit(n int) (int, error) {
 }
 
 // MinSearchLength is the shortest UserQuery.Search accepted. Shorter terms
-// cannot use a trigram index, so on a large SQLite store a rare one would
-// read the whole account subtree.
+// cannot use a trigram index, so on a large store a rare one would read the
+// whole account subtree.
 const MinSearchLength = 3
 
 // UserQuery selects users for ListUsers.
 type UserQuery struct {
 	// AccountID is the account whose users, and whose sub-accounts' users,
 	// are listed. Empty means the actor's own account.
-	AccountID string
+	AccountID string `json:"account_id,omitempty"`
 	// Search, when not empty, keeps users whose first name, last name or
 	// email contains it, ignoring case. It needs MinSearchLength characters
 	// and no control characters.
-	Search string
+	Search string `json:"search,omitempty"`
 	// Statuses, when not empty, keeps users in these statuses.
-	Statuses []Status
+	Statuses []Status `json:"statuses,omitempty"`
 	// Roles, when not empty, keeps users with these roles.
-	Roles []string
+	Roles []string `json:"roles,omitempty"`
+	// Department, when not empty, keeps users of that department.
+	Department string `json:"department,omitempty"`
+	// GroupID, when not empty, keeps members of that group.
+	GroupID string `json:"group_id,omitempty"`
 	// IncludeRemoved lists removed users too when Statuses is empty; they
 	// are hidden otherwise.
-	IncludeRemoved bool
+	IncludeRemoved bool `json:"include_removed,omitempty"`
 	// Cursor is the Next of the previous page; empty for the first page.
-	Cursor string
+	Cursor string `json:"cursor,omitempty"`
 	// Limit is the page size; 0 means 50, at most 1000.
-	Limit int
+	Limit int `json:"limit,omitempty"`
+	// Total asks for Page.Total, the number of matching users, when the
+	// store can count them cheaply (it implements Counter); otherwise
+	// Total stays nil.
+	Total bool `json:"total,omitempty"`
+}
+
+// Counter is implemented by stores that count a listing's matches cheaply.
+type Counter interface {
+	// CountUsers returns how many users match q (q.After and q.Limit are
+	// ignored).
+	CountUsers(ctx context.Context, q ListQuery) (int, error)
 }
 
 // ListUsers returns a page of the users of an account subtree, in creation
-// order. It takes PermManageUsers over the account.
+// order, filtered by q. It takes PermManageUsers over the account; an
+// actor whose role has OwnDepartment sees their department only.
 func (m *Manager) ListUsers(ctx context.Context, actorID string, q UserQuery) (Page[User], error) {
-	sq, err := m.listQuery(ctx, actorID, q)
+	p, err := m.listRecords(ctx, actorID, q)
 	if err != nil {
 		return Page[User]{}, err
+	}
+	out := Page[User]{Items: make([]User, len(p.Items)), Next: p.Next, Total: p.Total}
+	for i, u := range p.Items {
+		out.Items[i] = u.View()
+	}
+	return out, nil
+}
+
+// listRecords is ListUsers returning records.
+func (m *Manager) listRecords(ctx context.Context, actorID string, q UserQuery) (Page[UserRecord], error) {
+	sq, err := m.listQuery(ctx, actorID, q)
+	if err != nil {
+		return Page[UserRecord]{}, err
 	}
 	users, err := m.store.ListUsers(ctx, sq)
 	if err != nil {
-		return Page[User]{}, err
+		return Page[UserRecord]{}, err
 	}
-	for i := range users {
-		users[i] = users[i].redacted()
+	p := newPage(users, sq.Limit-1, func(u UserRecord) string { return u.ID })
+	if c, ok := m.store.s.(Counter); ok && q.Total {
+		cq := sq
+		cq.After = ""
+		n, err := c.CountUsers(ctx, cq)
+		if err != nil {
+			return Page[UserRecord]{}, cleanErr(err)
+		}
+		p.Total = &n
 	}
-	return newPage(users, sq.Limit-1, func(u User) string { return u.ID }), nil
+	return p, nil
 }
 
 // listQuery checks a UserQuery and the actor's reach, and turns it into the
@@ -116,7 +159,7 @@ func (m *Manager) listQuery(ctx context.Context, actorID string, q UserQuery) (L
 	if err != nil {
 		return ListQuery{}, err
 	}
-	search := strings.ToLower(strings.TrimSpace(q.Search))
+	search := FoldSearch(strings.TrimSpace(q.Search))
 	switch n := utf8.RuneCountInString(search); {
 	case !utf8.ValidString(search):
 		return ListQuery{}, fieldError(ErrInvalidInput, "search", "is not valid UTF-8")
@@ -134,23 +177,45 @@ func (m *Manager) listQuery(ctx context.Context, actorID string, q UserQuery) (L
 			return ListQuery{}, fieldError(ErrInvalidInput, "statuses", "holds an unknown status "+string(s))
 		}
 	}
+	for _, r := range q.Roles {
+		if _, err := m.role(r); err != nil {
+			return ListQuery{}, err
+		}
+	}
 	statuses := slices.Clone(q.Statuses)
 	if len(statuses) == 0 && q.IncludeRemoved {
 		statuses = slices.Clone(Statuses)
 	}
-	act, err := m.actor(ctx, actorID)
+	act, err := m.userManager(ctx, actorID)
 	if err != nil {
 		return ListQuery{}, err
 	}
-	accountID := q.AccountID
-	if accountID == "" {
-		if act.system {
-			return ListQuery{}, fieldError(ErrInvalidInput, "account_id", "is required when acting as System")
-		}
-		accountID = act.user.AccountID
-	}
-	if _, err := m.authorizeAccount(ctx, act, accountID, PermManageUsers); err != nil {
+	acct, err := m.authorizeAccount(ctx, act, q.AccountID, PermManageUsers)
+	if err != nil {
 		return ListQuery{}, err
 	}
-	return ListQuery{AccountID: accountID, Search: search, Statuses: statuses, Roles: slices.Clone(q.Roles), After: after, Limit: limit + 1}, nil
+	dept := q.Department
+	if d, ok := acct.department(dept); ok {
+		dept = d // the account's spelling; departments match ignoring case
+	}
+	if !act.system && act.role.OwnDepartment {
+		if dept != "" && dept != act.user.Department {
+			return ListQuery{}, fieldError(ErrNotFound, "department", "is not the actor's department")
+		}
+		dept = act.user.Department
+		if dept == "" {
+			return ListQuery{}, fmt.Errorf("%w: a department-bound actor without a department sees no one", ErrPermissionDenied)
+		}
+	}
+	if q.GroupID != "" {
+		g, err := m.groupFor(ctx, act, q.GroupID, true)
+		if err != nil {
+			return ListQuery{}, err
+		}
+		if g.Deleted {
+			return ListQuery{}, ErrNotFound
+		}
+	}
+	return ListQuery{AccountID: acct.ID, Search: search, Statuses: statuses, Roles: slices.Clone(q.Roles),
+		Department: dept, GroupID: q.GroupID, After: after, Limit: limit + 1}, nil
 }

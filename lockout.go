@@ -2,176 +2,356 @@ package usermgmt
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
 )
 
-// Lockout: a user is Locked after Policy.MaxFailedAttempts consecutive wrong
-// passwords, and a success resets the count. The bound is exact under any
-// concurrency, across Managers and processes: each attempt first reserves a
-// slot in the store (Store.ReserveAttempt, atomic), and only a reserved
-// attempt gets its password verified. At most MaxFailedAttempts hashes are
-// therefore ever verified before the lock, however many attempts race.
+// Lockout: a user is Locked when Policy.MaxFailedAttempts consecutive
+// password attempts fail, and a success resets the count. Under any
+// concurrency, across Managers and processes sharing a store:
+//
+//   - At most MaxFailedAttempts wrong passwords are ever verified before the
+//     lock. Each attempt first reserves a slot in the store
+//     (Store.ReserveAttempt, atomic): a slot is free while the failures
+//     recorded plus the attempts still being verified stay under the
+//     limit, and only an attempt holding a slot has its password verified.
+//     The failure that reaches the limit writes the lock in the same atomic
+//     step that records it (Store.FinishAttempt).
+//   - A right password is never counted as a failure, never causes a lock,
+//     and is never refused because of what concurrent attempts of the same
+//     user are doing. Attempts still being verified are not failures: when
+//     they hold every slot, a login waits for one (Policy.AttemptWait,
+//     honouring its context) and then gets ErrAttemptsInFlight, retryable,
+//     never ErrLocked or ErrInvalidCredentials. A login that races a
+//     re-hash of the same password still succeeds.
+//   - A reservation whose process died mid-verification lapses after
+//     Policy.AttemptLease and frees its slot. (The bound of the first rule
+//     assumes a verification finishes within its lease; a process paused
+//     for longer than the lease could add one verification.)
+//
+// Every refusal costs the time of one verification: an unknown address, an
+// invited user, a Locked, Banned, Disabled or Inactive one are verified
+// against a dummy hash, without spending an attempt and without testing a
+// Locked user's password. By default a Locked user stays Locked until an
+// admin (or System) unlocks; Policy.LockDuration makes locks lapse, and
+// ResetPassword unlocks unless Policy.ResetKeepsLock says otherwise.
 
 // Authenticate checks an email and password. On success it records the
 // login, resets the failure count, re-hashes a password stored with older
-// hash parameters, and returns the user. An unknown email and a wrong
-// password both return ErrInvalidCredentials and take the same time. A
-// user who cannot log in gets ErrLocked, ErrBanned, ErrDisabled or
-// ErrInactive; the wrong password that locks the user returns an error
-// matching both ErrInvalidCredentials and ErrLocked.
+// parameters, and returns the user.
+//
+// Errors: ErrInvalidCredentials for an unknown email, an invited user or a
+// wrong password — the same error and the same time; the wrong password
+// that locks the user matches ErrInvalidCredentials and ErrLocked. A user
+// who may not log in gets ErrLocked, ErrBanned, ErrDisabled or
+// ErrInactive, after the same time as a wrong password; an application
+// that wants to reveal nothing shows every one of these as "email or
+// password is wrong" and tells the person the status only through the
+// channel the account's owner controls (the lockout email). ErrAttemptsInFlight
+// asks to retry. A context error means the caller's context ended first.
+//
+// Time: Authenticate waits for a hash slot (WithMaxConcurrentHashes) and,
+// when the user's slots are all in flight, up to Policy.AttemptWait,
+// honouring ctx. Once a password has been verified, the write recording the
+// outcome runs to its end even if ctx is cancelled, bounded by
+// Policy.RecordTimeout: Authenticate returns at most RecordTimeout after
+// the verification, whatever ctx's deadline.
 func (m *Manager) Authenticate(ctx context.Context, email, password string) (User, error) {
-	u, err := m.store.UserByEmail(ctx, normalizeForLookup(email))
-	if errors.Is(err, ErrNotFound) {
-		return User{}, m.refuseUnknown(ctx, password)
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return User{}, m.hasher.refuse(ctx, password, ErrInvalidCredentials)
+	}
+	u, err := m.store.UserByEmail(ctx, e)
+	if isNotFound(err) {
+		return User{}, m.hasher.refuse(ctx, password, ErrInvalidCredentials)
 	}
 	if err != nil {
 		return User{}, err
 	}
-	u, err = m.attempt(ctx, u, password)
-	return u.redacted(), err
-}
-
-// normalizeForLookup normalises an address for a lookup; a malformed one
-// becomes a string no stored email equals, so that it costs what an
-// unknown address does.
-func normalizeForLookup(email string) string {
-	e, err := NormalizeEmail(email)
+	rec, err := m.attempt(ctx, u, password)
 	if err != nil {
-		return "\x00invalid"
+		return User{}, err
 	}
-	return e
-}
-
-// refuseUnknown spends one dummy verification and refuses.
-func (m *Manager) refuseUnknown(ctx context.Context, password string) error {
-	if err := m.hasher.acquire(ctx); err != nil {
-		return err
-	}
-	m.hasher.verifyDummy(password)
-	m.hasher.release()
-	return ErrInvalidCredentials
+	return rec.View(), nil
 }
 
 // attempt runs one password attempt against u under the lockout rule.
-func (m *Manager) attempt(ctx context.Context, u User, password string) (User, error) {
-	if !u.HasPassword() {
-		return User{}, m.refuseUnknown(ctx, password) // invited: no password to match
+func (m *Manager) attempt(ctx context.Context, u UserRecord, password string) (UserRecord, error) {
+	if u.PasswordHash == "" {
+		return UserRecord{}, m.hasher.refuse(ctx, password, ErrInvalidCredentials) // invited: no password to match
 	}
-	now := m.now()
-	if u.Status == StatusActive && m.idle(u, now) {
-		moved, err := m.markInactive(ctx, u.ID)
-		if err != nil {
-			return User{}, err
-		}
-		if moved {
-			return User{}, ErrInactive
-		}
-		// Changed meanwhile (reactivated, say): judge the user as it stands.
-		if u, err = m.store.User(ctx, u.ID); err != nil {
-			return User{}, err
-		}
-		if u.Status == StatusActive && m.idle(u, now) {
-			return User{}, ErrInactive
-		}
+	u, err := m.settleLogin(ctx, u)
+	if err != nil {
+		return UserRecord{}, err
 	}
 	if u.Status != StatusActive {
-		return User{}, statusError(u.Status)
+		return UserRecord{}, m.hasher.refuse(ctx, password, statusError(u.Status))
 	}
-	// Hold the hash slot before reserving, so that waiting for a slot does
-	// not use up an attempt.
-	if err := m.hasher.acquire(ctx); err != nil {
+	r, lease, err := m.reserve(ctx, u.ID, password)
+	if err != nil {
+		return UserRecord{}, err
+	}
+	ok, stale, verr := m.hasher.verifyHeld(password, r.PasswordHash)
+	var rehash string
+	if verr == nil && ok && stale {
+		if norm, nerr := NormalizePassword(password); nerr == nil {
+			rehash, verr = m.hasher.hashHeld(norm)
+		}
+	}
+	m.hasher.release()
+	if verr != nil {
+		// A hash we cannot read: free the slot without counting a failure.
+		_, _, _ = m.store.FinishAttempt(context.WithoutCancel(ctx), AttemptOutcome{UserID: r.ID, LeaseID: lease, Success: true, PasswordVersion: -1, At: m.now(), Limit: m.policy.MaxFailedAttempts})
+		return UserRecord{}, verr
+	}
+	return m.finish(ctx, r, lease, ok, rehash)
+}
+
+// settleLogin applies the rules that move a user at login before any
+// password work: an Active user idle for the inactivity period becomes
+// Inactive, a lock older than Policy.LockDuration lifts.
+func (m *Manager) settleLogin(ctx context.Context, u UserRecord) (UserRecord, error) {
+	now := m.now()
+	switch {
+	case u.Status == StatusActive && m.idle(u, now):
+		if _, err := m.markInactive(ctx, u.ID); err != nil {
+			return UserRecord{}, err
+		}
+	case u.Status == StatusLocked && m.lockLapsed(u, now):
+		if _, err := m.liftLock(ctx, u.ID); err != nil {
+			return UserRecord{}, err
+		}
+	default:
+		return u, nil
+	}
+	u, err := m.store.User(ctx, u.ID)
+	if err != nil {
+		return UserRecord{}, err
+	}
+	if u.Status == StatusActive && m.idle(u, now) {
+		u.Status = StatusInactive // changed meanwhile, and idle still: judge it as idle
+	}
+	return u, nil
+}
+
+// reserve takes a hash slot and reserves a password attempt for the user,
+// waiting while every attempt slot is held by attempts in flight. On
+// success the caller holds the hash slot and must release it.
+func (m *Manager) reserve(ctx context.Context, userID, password string) (UserRecord, string, error) {
+	var give <-chan time.Time
+	backoff := time.Millisecond
+	for {
+		if err := m.hasher.acquire(ctx); err != nil {
+			return UserRecord{}, "", err
+		}
+		lease, err := leaseID()
+		if err != nil {
+			m.hasher.release()
+			return UserRecord{}, "", err
+		}
+		now := m.now()
+		r, res, err := m.store.ReserveAttempt(ctx, AttemptReservation{UserID: userID, Limit: m.policy.MaxFailedAttempts,
+			Now: now, Lease: AttemptLease{ID: lease, Until: now.Add(m.policy.AttemptLease)}})
+		switch {
+		case err != nil:
+			m.hasher.release()
+			return UserRecord{}, "", err
+		case res == ReserveOK:
+			return r, lease, nil
+		case res == ReserveRefused:
+			// Locked (or otherwise moved) meanwhile: refuse in the time of a
+			// verification, holding the slot we already have.
+			m.hasher.verifyDummy(password)
+			m.hasher.release()
+			if r.Status == StatusActive {
+				return UserRecord{}, "", ErrLocked // every slot spent by failures: the lock is being written
+			}
+			return UserRecord{}, "", statusError(r.Status)
+		}
+		// ReserveFull: attempts in flight hold the remaining slots.
+		m.hasher.release()
+		m.hasher.waits.Add(1)
+		if give == nil {
+			t := time.NewTimer(m.policy.AttemptWait)
+			defer t.Stop()
+			give = t.C
+		}
+		wait := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return UserRecord{}, "", ctx.Err()
+		case <-give:
+			wait.Stop()
+			return UserRecord{}, "", ErrAttemptsInFlight
+		case <-wait.C:
+		}
+		backoff = min(2*backoff, 50*time.Millisecond)
+	}
+}
+
+func leaseID() (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("usermgmt: reading randomness: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// finish records the outcome of a verified attempt. The write runs even
+// when ctx is cancelled, bounded by Policy.RecordTimeout.
+func (m *Manager) finish(ctx context.Context, r UserRecord, lease string, ok bool, rehash string) (UserRecord, error) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.policy.RecordTimeout)
+	defer cancel()
+	now := m.now()
+	self := actor{access: access{user: r}}
+	o := AttemptOutcome{UserID: r.ID, LeaseID: lease, Success: ok, At: now, Limit: m.policy.MaxFailedAttempts}
+	var err error
+	if ok {
+		o.PasswordVersion, o.VerifiedHash, o.NewHash = r.PasswordVersion, r.PasswordHash, rehash
+		if m.policy.AuditLogins {
+			if o.LoginEvent, err = m.userEvent(ctx, now, self, ActionLogin, r, r); err != nil {
+				return UserRecord{}, err
+			}
+		}
+	} else {
+		if m.policy.AuditLogins {
+			if o.FailureEvent, err = m.userEvent(ctx, now, systemActor, ActionLoginFailed, r, r); err != nil {
+				return UserRecord{}, err
+			}
+		}
+		// Whether this failure locks is known only in the store, once the
+		// attempts in flight beside it have finished: prepare the lock's
+		// event and messages for every failure. Like the write, this runs
+		// on wctx: a caller hanging up now must not keep the failure from
+		// being counted.
+		if err := m.prepareLock(wctx, &o, r, now); err != nil {
+			return UserRecord{}, err
+		}
+	}
+	u, recorded, err := m.store.FinishAttempt(wctx, o)
+	if err != nil {
+		return UserRecord{}, err
+	}
+	if ok {
+		if !recorded {
+			if u.Status != StatusActive {
+				return UserRecord{}, statusError(u.Status)
+			}
+			return UserRecord{}, ErrInvalidCredentials // the password changed meanwhile
+		}
+		m.observe(ctx, o.LoginEvent)
+		return u, nil
+	}
+	if !recorded {
+		return UserRecord{}, ErrInvalidCredentials
+	}
+	m.observe(ctx, o.FailureEvent)
+	if u.Status == StatusLocked {
+		m.observe(ctx, o.LockEvent)
+		m.log.InfoContext(ctx, "usermgmt: user locked after failed passwords", "user", u.ID)
+		return UserRecord{}, fmt.Errorf("%w; %w", ErrInvalidCredentials, ErrLocked)
+	}
+	return UserRecord{}, ErrInvalidCredentials
+}
+
+// prepareLock fills in the event and messages of the lock a failure may
+// cause: the user, as System locks them, and their account's admins when
+// Policy.NotifyAdminsOnLockout is set. Only the event is essential: when
+// the messages cannot be built (the store fails to read the account), the
+// failure is still recorded and the lock written, without its emails,
+// rather than give a guesser an uncounted attempt.
+func (m *Manager) prepareLock(ctx context.Context, o *AttemptOutcome, r UserRecord, now time.Time) error {
+	locked := cloneRecord(r)
+	locked.Status, locked.LockedAt, locked.FailedAttempts = StatusLocked, now, m.policy.MaxFailedAttempts
+	prior := r
+	prior.FailedAttempts = m.policy.MaxFailedAttempts - 1
+	var err error
+	if o.LockEvent, err = m.userEvent(ctx, now, systemActor, ActionLock, prior, locked); err != nil {
+		return err
+	}
+	if m.outbox == nil {
+		return nil
+	}
+	notices := []notice{{kind: NotifyLockout}}
+	if m.policy.NotifyAdminsOnLockout {
+		admins, err := m.store.ListUsers(ctx, ListQuery{AccountID: r.AccountID, Roles: []string{RoleAdmin},
+			Statuses: []Status{StatusActive}, Limit: 20})
+		if err != nil {
+			m.log.WarnContext(ctx, "usermgmt: lockout notice to admins not prepared", "error", err)
+		}
+		for _, a := range admins {
+			if a.ID != r.ID && a.AccountID == r.AccountID {
+				notices = append(notices, notice{kind: NotifyLockoutAdmin, to: a.Email, toLocale: a.Locale})
+			}
+		}
+	}
+	if o.LockMessages, err = m.messages(ctx, systemActor, locked, notices, now); err != nil {
+		m.log.WarnContext(ctx, "usermgmt: lockout notice not prepared", "error", err)
+		o.LockMessages = nil
+	}
+	return nil
+}
+
+// lockLapsed reports whether a Locked user's lock is older than
+// Policy.LockDuration (never, when it is zero).
+func (m *Manager) lockLapsed(u UserRecord, now time.Time) bool {
+	return m.policy.LockDuration > 0 && u.Status == StatusLocked && !now.Before(u.LockedAt.Add(m.policy.LockDuration))
+}
+
+// liftLock unlocks a user whose lock lapsed, as System, and reports
+// whether it did.
+func (m *Manager) liftLock(ctx context.Context, userID string) (bool, error) {
+	_, err := m.update(ctx, systemActor, userID, ActionUnlock, func(u *UserRecord, _ *change) error {
+		if !m.lockLapsed(*u, m.now()) {
+			return errNoChange
+		}
+		activate(u, m.now())
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Unlock makes a Locked user Active with the failure count reset and
+// returns the user. When newPassword is not empty it must meet the password
+// policy and replaces the password in the same write. It takes
+// PermManageUsers over the user. System may unlock anyone: that is how an
+// application recovers an account whose admins are all locked (or the
+// admin resets their password by email, see ResetPassword).
+func (m *Manager) Unlock(ctx context.Context, actorID, userID, newPassword string) (User, error) {
+	act, err := m.userManager(ctx, actorID)
+	if err != nil {
 		return User{}, err
 	}
-	r, reserved, err := m.store.ReserveAttempt(ctx, u.ID, m.policy.MaxFailedAttempts)
-	if err != nil || !reserved {
-		m.hasher.release()
+	var hash string
+	if newPassword != "" {
+		target, err := m.readableUser(ctx, act.id(), userID)
 		if err != nil {
 			return User{}, err
 		}
-		if r.Status == StatusActive {
-			// Every attempt is spent but the lock is not yet written (the
-			// attempt that spent the last one is still verifying, or died
-			// before locking): lock now.
-			return User{}, errors.Join(ErrLocked, m.lock(ctx, r.ID))
-		}
-		return User{}, statusError(r.Status)
-	}
-	ok, stale, err := m.hasher.verifyHeld(password, r.PasswordHash)
-	var rehash string
-	if err == nil && ok && stale {
-		rehash, err = m.hasher.hashHeld(password)
-	}
-	m.hasher.release()
-	if err != nil {
-		return User{}, err
-	}
-	if !ok {
-		if r.FailedAttempts >= m.policy.MaxFailedAttempts {
-			if err := m.lock(ctx, r.ID); err != nil {
-				return User{}, errors.Join(ErrInvalidCredentials, err)
-			}
-			return User{}, fmt.Errorf("%w; %w", ErrInvalidCredentials, ErrLocked)
-		}
-		return User{}, ErrInvalidCredentials
-	}
-	l, recorded, err := m.store.RecordLogin(ctx, Login{UserID: r.ID, At: now, VerifiedHash: r.PasswordHash, NewHash: rehash})
-	if err != nil {
-		return User{}, err
-	}
-	if !recorded {
-		if err := statusError(l.Status); err != nil {
+		if hash, err = m.hashNewPassword(ctx, newPassword, target.Email); err != nil {
 			return User{}, err
 		}
-		return User{}, ErrInvalidCredentials // the password changed meanwhile
 	}
-	return l, nil
-}
-
-// lock moves a user whose attempts are spent to Locked. It runs to the end
-// even when the caller's context is cancelled, so that a client hanging up
-// after its last wrong password cannot leave the lock unwritten.
-func (m *Manager) lock(ctx context.Context, userID string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_, err := m.update(ctx, System, userID, ActionLock, func(u *User) (bool, error) {
-		if u.Status != StatusActive || u.FailedAttempts < m.policy.MaxFailedAttempts {
-			return false, errNoChange // unlocked, reset or locked meanwhile
-		}
-		u.Status = StatusLocked
-		return false, nil
-	})
-	if err == nil {
-		m.log.InfoContext(ctx, "usermgmt: user locked after failed passwords", "user", userID)
-	}
-	return ignoreNoChange(err)
-}
-
-// Unlock makes a Locked user Active with the failure count reset. When
-// newPassword is not empty it must meet the password policy and replaces
-// the password in the same write. It takes PermManageUsers over the user.
-func (m *Manager) Unlock(ctx context.Context, actorID, userID, newPassword string) (User, error) {
-	act, err := m.actor(ctx, actorID)
-	if err != nil {
-		return User{}, err
-	}
-	hash, err := m.newPasswordHash(ctx, &act, userID, newPassword)
-	if err != nil {
-		return User{}, err
-	}
-	u, err := m.update(ctx, act.id(), userID, ActionUnlock, func(u *User) (bool, error) {
-		if err := m.authorizeOn(ctx, act, *u); err != nil {
-			return false, err
+	return m.updateView(ctx, act, userID, ActionUnlock, func(u *UserRecord, c *change) error {
+		if err := m.authorizeOn(ctx, act, *u, c.groupGrants); err != nil {
+			return err
 		}
 		if u.Status != StatusLocked {
-			return false, &TransitionError{Action: ActionUnlock, From: u.Status}
+			return &TransitionError{Action: ActionUnlock, From: u.Status}
 		}
 		if hash != "" {
 			u.PasswordHash = hash
+			u.PasswordVersion++
+			c.notices = append(c.notices, notice{kind: NotifyPasswordChanged})
 		}
 		activate(u, m.now())
-		return false, nil
+		return nil
 	})
-	return u.redacted(), err
 }

@@ -94,3 +94,60 @@ func IsPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p)
 }
+
+// notice is a message a change sends, decided where the change is made and
+// built into an outbox Message from the user's final state.
+type notice struct {
+	kind      NotificationKind
+	to        string // the recipient when not the user (an admin, a new address)
+	toLocale  string // that recipient's locale
+	token     string // raw token for the link
+	expiresAt time.Time
+	newEmail  string
+}
+
+// messages builds the outbox messages of a change of u by act at now,
+// reading u's account for its name. Without an outbox it builds none.
+func (m *Manager) messages(ctx context.Context, act actor, u UserRecord, notices []notice, now time.Time) ([]Message, error) {
+	if m.outbox == nil || len(notices) == 0 {
+		return nil, nil
+	}
+	acct, err := m.store.Account(ctx, u.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	return m.messagesIn(ctx, act, acct, u, notices, now)
+}
+
+// messagesIn is messages for a caller that has u's account at hand.
+func (m *Manager) messagesIn(_ context.Context, act actor, acct Account, u UserRecord, notices []notice, now time.Time) ([]Message, error) {
+	if m.outbox == nil || len(notices) == 0 {
+		return nil, nil
+	}
+	out := make([]Message, 0, len(notices))
+	for _, n := range notices {
+		id, err := newID()
+		if err != nil {
+			return nil, err
+		}
+		note := Notification{ID: id, Kind: n.kind, To: u.Email, Locale: u.Locale, UserID: u.ID, AccountID: u.AccountID,
+			AccountName: acct.Name, FirstName: u.FirstName, LastName: u.LastName, Email: u.Email,
+			ActorName: act.name(), NewEmail: n.newEmail, Token: n.token, ExpiresAt: n.expiresAt, At: now}
+		if n.to != "" {
+			note.To, note.Locale = n.to, n.toLocale
+		}
+		if note.Locale == "" {
+			note.Locale = acct.Locale
+		}
+		if act.id() == u.ID {
+			note.ActorName = ""
+		}
+		payload, err := m.outbox.seal(note)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Message{ID: id, Kind: n.kind, To: note.To, UserID: u.ID, AccountID: u.AccountID,
+			Payload: payload, State: MessagePending, CreatedAt: now, DueAt: now})
+	}
+	return out, nil
+}

@@ -2,189 +2,33 @@ package usermgmt
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
 	_ "embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/crypto/argon2"
+	"golang.org/x/text/secure/precis"
 )
 
-// HashParams are the argon2id parameters used for new password hashes.
-// Hashes made with other parameters still verify, and are re-hashed with
-// these at the next successful login.
-type HashParams struct {
-	Memory      uint32 // KiB
-	Iterations  uint32
-	Parallelism uint8
-	SaltLength  uint32 // bytes
-	KeyLength   uint32 // bytes
-}
-
-// DefaultHashParams returns OWASP's recommended argon2id parameters:
-// 19 MiB of memory, 2 iterations, 1 lane, a 16-byte salt and a 32-byte key.
-func DefaultHashParams() HashParams {
-	return HashParams{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-}
-
-func (p HashParams) validate() error {
-	switch {
-	case p.Memory < 8*uint32(p.Parallelism) || p.Memory > 4<<20:
-		return fieldError(ErrInvalidInput, "hash_params.memory", "must be at least 8 KiB per lane and at most 4 GiB")
-	case p.Iterations < 1 || p.Iterations > 100:
-		return fieldError(ErrInvalidInput, "hash_params.iterations", "must be between 1 and 100")
-	case p.Parallelism < 1:
-		return fieldError(ErrInvalidInput, "hash_params.parallelism", "must be at least 1")
-	case p.SaltLength < 8 || p.SaltLength > 64:
-		return fieldError(ErrInvalidInput, "hash_params.salt_length", "must be between 8 and 64")
-	case p.KeyLength < 16 || p.KeyLength > 128:
-		return fieldError(ErrInvalidInput, "hash_params.key_length", "must be between 16 and 128")
+// NormalizePassword returns the form of a password that is hashed, checked
+// against the policy and verified: PRECIS OpaqueString (RFC 8265 §4.2,
+// golang.org/x/text/secure/precis), which maps non-ASCII spaces to the
+// ASCII space and normalises to NFC, so that a password typed on two
+// systems that compose "ä" differently verifies on both, as NIST SP
+// 800-63B §5.1.1.2 advises. It refuses passwords with control characters
+// and other code points OpaqueString disallows, with a *PasswordError.
+func NormalizePassword(password string) (string, error) {
+	if !utf8.ValidString(password) {
+		return "", &PasswordError{Reasons: []string{"must be valid UTF-8"}}
 	}
-	return nil
-}
-
-// phc is a parsed argon2id PHC string:
-// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>, base64 without padding.
-type phc struct {
-	params HashParams
-	salt   []byte
-	key    []byte
-}
-
-func (h phc) String() string {
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
-		h.params.Memory, h.params.Iterations, h.params.Parallelism, b64.EncodeToString(h.salt), b64.EncodeToString(h.key))
-}
-
-var errBadHash = errors.New("usermgmt: stored password hash is not an argon2id PHC string")
-
-func parsePHC(s string) (phc, error) {
-	parts := strings.Split(s, "$")
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
-		return phc{}, errBadHash
-	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return phc{}, errBadHash
-	}
-	var h phc
-	if n, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &h.params.Memory, &h.params.Iterations, &h.params.Parallelism); err != nil || n != 3 {
-		return phc{}, errBadHash
-	}
-	var err error
-	if h.salt, err = base64.RawStdEncoding.DecodeString(parts[4]); err != nil {
-		return phc{}, errBadHash
-	}
-	if h.key, err = base64.RawStdEncoding.DecodeString(parts[5]); err != nil {
-		return phc{}, errBadHash
-	}
-	h.params.SaltLength, h.params.KeyLength = uint32(len(h.salt)), uint32(len(h.key))
-	// Bound what a stored string can make us compute.
-	if h.params.validate() != nil {
-		return phc{}, errBadHash
-	}
-	return h, nil
-}
-
-// hasher computes and verifies argon2id hashes, never more than cap(slots)
-// at once: each computation holds about Memory KiB, so the bound caps the
-// memory a flood of logins can take. Callers beyond it wait, honouring
-// their context.
-type hasher struct {
-	params HashParams
-	slots  chan struct{}
-
-	dummyOnce sync.Once
-	dummy     phc // verified against for unknown users, so they cost the same
-
-	computed, verified atomic.Uint64
-	inFlight, peak     atomic.Int64
-}
-
-func newHasher(p HashParams, maxConcurrent int) *hasher {
-	return &hasher{params: p, slots: make(chan struct{}, maxConcurrent)}
-}
-
-// acquire takes a hash slot, waiting while all are busy, unless ctx ends first.
-func (h *hasher) acquire(ctx context.Context) error {
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (h *hasher) release() { <-h.slots }
-
-// key computes one argon2id key. The caller holds a slot.
-func (h *hasher) key(password []byte, p phc) []byte {
-	n := h.inFlight.Add(1)
-	for {
-		peak := h.peak.Load()
-		if n <= peak || h.peak.CompareAndSwap(peak, n) {
-			break
-		}
-	}
-	defer h.inFlight.Add(-1)
-	return argon2.IDKey(password, p.salt, p.params.Iterations, p.params.Memory, p.params.Parallelism, p.params.KeyLength)
-}
-
-// hash returns a PHC string for password with the current parameters.
-func (h *hasher) hash(ctx context.Context, password string) (string, error) {
-	if err := h.acquire(ctx); err != nil {
-		return "", err
-	}
-	defer h.release()
-	return h.hashHeld(password)
-}
-
-// hashHeld is hash for a caller already holding a slot.
-func (h *hasher) hashHeld(password string) (string, error) {
-	salt := make([]byte, h.params.SaltLength)
-	if _, err := rand.Read(salt); err != nil {
-		return "", fmt.Errorf("usermgmt: reading salt: %w", err)
-	}
-	p := phc{params: h.params, salt: salt}
-	p.key = h.key([]byte(password), p)
-	h.computed.Add(1)
-	return p.String(), nil
-}
-
-// verifyHeld reports whether password matches the PHC string, in constant
-// time, and whether the string was made with parameters other than the
-// current ones. The caller holds a slot.
-func (h *hasher) verifyHeld(password, encoded string) (ok, stale bool, err error) {
-	p, err := parsePHC(encoded)
+	out, err := precis.OpaqueString.String(password)
 	if err != nil {
-		return false, false, err
+		return "", &PasswordError{Reasons: []string{"must not contain control characters or other characters not allowed in passwords"}}
 	}
-	key := h.key([]byte(password), p)
-	h.verified.Add(1)
-	ok = subtle.ConstantTimeCompare(key, p.key) == 1
-	return ok, p.params != h.params, nil
-}
-
-// verifyDummy spends the time of one verification against a hash no
-// password matches, so that an unknown user costs what a known one does.
-// The caller holds a slot.
-func (h *hasher) verifyDummy(password string) {
-	h.dummyOnce.Do(func() {
-		h.dummy = phc{params: h.params, salt: make([]byte, h.params.SaltLength), key: make([]byte, h.params.KeyLength)}
-		_, _ = rand.Read(h.dummy.salt)
-		_, _ = rand.Read(h.dummy.key)
-	})
-	key := h.key([]byte(password), h.dummy)
-	h.verified.Add(1)
-	_ = subtle.ConstantTimeCompare(key, h.dummy.key)
+	return out, nil
 }
 
 // PasswordPolicy is the set of rules a new password must meet.
@@ -294,91 +138,104 @@ func isCommonPassword(lower string) bool {
 	return ok
 }
 
-// newPasswordHash checks a new password for a user against the policy and
-// hashes it; an empty password gives an empty hash. When act is not nil the
-// actor's reach over the user is checked first, so that nobody makes the
-// Manager hash for a user they cannot manage.
-func (m *Manager) newPasswordHash(ctx context.Context, act *actor, userID, password string) (string, error) {
+// hashNewPassword normalises a new password, checks it against the policy
+// for a user with the email, and hashes it.
+func (m *Manager) hashNewPassword(ctx context.Context, password, email string) (string, error) {
 	if password == "" {
-		return "", nil
+		return "", &PasswordError{Reasons: []string{"must not be empty"}}
 	}
-	u, err := m.store.User(ctx, userID)
+	norm, err := NormalizePassword(password)
 	if err != nil {
 		return "", err
 	}
-	if act != nil {
-		if err := m.authorizeOn(ctx, *act, u); err != nil {
-			return "", err
-		}
-	}
-	if err := m.policy.Password.Check(password, u.Email); err != nil {
+	if err := m.policy.Password.Check(norm, email); err != nil {
 		return "", err
 	}
-	return m.hasher.hash(ctx, password)
+	return m.hasher.hash(ctx, norm)
 }
 
-// SetPassword replaces a user's password on an admin's order. An invited
-// user becomes Active (the invitation is voided); an Active user's failure
-// count is reset; other statuses are kept. It takes PermManageUsers over
-// the user.
-func (m *Manager) SetPassword(ctx context.Context, actorID, userID, password string) error {
-	act, err := m.actor(ctx, actorID)
-	if err != nil {
-		return err
-	}
-	if password == "" {
-		return &PasswordError{Reasons: []string{"must not be empty"}}
-	}
-	hash, err := m.newPasswordHash(ctx, &act, userID, password)
-	if err != nil {
-		return err
-	}
-	_, err = m.update(ctx, act.id(), userID, ActionPasswordSet, func(u *User) (bool, error) {
-		if err := m.authorizeOn(ctx, act, *u); err != nil {
-			return false, err
-		}
-		return false, setPassword(u, hash, m.now())
-	})
-	return err
-}
-
-func setPassword(u *User, hash string, now time.Time) error {
-	switch u.Status {
-	case StatusRemoved:
+// setPassword gives u a new password hash: an Invited user becomes Active
+// (settle voids the invitation), an Active user's failure count is reset,
+// other statuses are kept.
+func setPassword(u *UserRecord, hash string, now time.Time) error {
+	if u.Status == StatusRemoved {
 		return &TransitionError{Action: ActionPasswordSet, From: u.Status}
+	}
+	u.PasswordHash = hash
+	u.PasswordVersion++
+	switch u.Status {
 	case StatusInvited:
-		clearInvitation(u)
-		u.PasswordHash = hash
 		activate(u, now)
 	case StatusActive:
 		u.FailedAttempts = 0
 	}
-	u.PasswordHash = hash
 	return nil
 }
 
-// ChangePassword lets an Active user replace their own password. The old
-// password is checked like a login, failures counting toward the lockout.
-func (m *Manager) ChangePassword(ctx context.Context, userID, oldPassword, newPassword string) error {
-	u, err := m.store.User(ctx, userID)
+// SetPassword replaces a user's password on an admin's order and returns
+// the user. An Invited user becomes Active (the invitation is voided); an
+// Active user's failure count is reset; other statuses are kept. The
+// user's sessions end (SessionVersion moves) and they are told by email.
+// It takes PermManageUsers over the user.
+func (m *Manager) SetPassword(ctx context.Context, actorID, userID, password string) (User, error) {
+	act, err := m.userManager(ctx, actorID)
 	if err != nil {
-		return err
+		return User{}, err
 	}
-	if err := m.policy.Password.Check(newPassword, u.Email); err != nil {
-		return err
-	}
-	if _, err := m.attempt(ctx, u, oldPassword); err != nil {
-		return err
-	}
-	hash, err := m.hasher.hash(ctx, newPassword)
+	target, err := m.readableUser(ctx, act.id(), userID)
 	if err != nil {
-		return err
+		return User{}, err
 	}
-	_, err = m.update(ctx, userID, userID, ActionPasswordSet, func(u *User) (bool, error) {
-		if u.Status != StatusActive {
-			return false, statusError(u.Status)
+	hash, err := m.hashNewPassword(ctx, password, target.Email)
+	if err != nil {
+		return User{}, err
+	}
+	return m.updateView(ctx, act, userID, ActionPasswordSet, func(u *UserRecord, c *change) error {
+		if err := m.authorizeOn(ctx, act, *u, c.groupGrants); err != nil {
+			return err
 		}
-		return false, setPassword(u, hash, m.now())
+		c.notices = append(c.notices, notice{kind: NotifyPasswordChanged})
+		return setPassword(u, hash, m.now())
 	})
-	return err
+}
+
+// ChangePassword lets an Active user replace their own password and
+// returns the user. The current password is checked like a login, a wrong
+// one counting toward the lockout; it is refused with ErrWrongPassword
+// (ErrLocked when it locks the user), never ErrInvalidCredentials, so that
+// an application does not take it for an ended session. The user's other
+// sessions end (SessionVersion moves) and they are told by email.
+func (m *Manager) ChangePassword(ctx context.Context, userID, current, newPassword string) (User, error) {
+	act, err := m.actor(ctx, userID)
+	if err != nil {
+		return User{}, err
+	}
+	u := act.user
+	norm, err := NormalizePassword(newPassword)
+	if err != nil {
+		return User{}, err
+	}
+	if err := m.policy.Password.Check(norm, u.Email); err != nil {
+		return User{}, err
+	}
+	if _, err := m.attempt(ctx, u, current); err != nil {
+		if errors.Is(err, ErrInvalidCredentials) && !errors.Is(err, ErrLocked) {
+			return User{}, ErrWrongPassword
+		}
+		if errors.Is(err, ErrLocked) {
+			return User{}, fmt.Errorf("%w; %w", ErrWrongPassword, ErrLocked)
+		}
+		return User{}, err
+	}
+	hash, err := m.hasher.hash(ctx, norm)
+	if err != nil {
+		return User{}, err
+	}
+	return m.updateView(ctx, act, userID, ActionPasswordSet, func(u *UserRecord, c *change) error {
+		if u.Status != StatusActive {
+			return statusError(u.Status)
+		}
+		c.notices = append(c.notices, notice{kind: NotifyPasswordChanged})
+		return setPassword(u, hash, m.now())
+	})
 }

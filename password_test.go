@@ -1,226 +1,154 @@
 package usermgmt_test
 
 import (
-	"context"
-	"errors"
-	"runtime/metrics"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/fixture"
 	"github.com/usermgmt/usermgmt/store/memstore"
 )
 
-var cheap = usermgmt.HashParams{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-
-func newManager(t testing.TB, opts ...usermgmt.Option) *usermgmt.Manager {
+func newManager(t *testing.T, opts ...usermgmt.Option) *usermgmt.Manager {
 	t.Helper()
-	m, err := usermgmt.New(memstore.New(), append([]usermgmt.Option{usermgmt.WithHashParams(cheap)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, err := usermgmt.New(memstore.New(), append([]usermgmt.Option{usermgmt.WithHashParams(fixture.FastHash)}, opts...)...)
+	require.NoError(t, err)
 	return m
-}
-
-func TestDefaultHashParamsAreOWASP(t *testing.T) {
-	p := usermgmt.DefaultHashParams()
-	if p.Memory != 19*1024 || p.Iterations != 2 || p.Parallelism != 1 || p.SaltLength < 16 || p.KeyLength < 32 {
-		t.Fatalf("DefaultHashParams = %+v", p)
-	}
-}
-
-func TestHashIsPHCAndVerifies(t *testing.T) {
-	m := newManager(t)
-	h := usermgmt.HashForTest(m, "a fine long passphrase")
-	if !strings.HasPrefix(h, "$argon2id$v=19$m=64,t=1,p=1$") || len(strings.Split(h, "$")) != 6 {
-		t.Fatalf("hash %q is not an argon2id PHC string", h)
-	}
-	if h2 := usermgmt.HashForTest(m, "a fine long passphrase"); h2 == h {
-		t.Fatal("two hashes of one password are equal: salt not random")
-	}
-	ok, stale, err := usermgmt.Verify(m, "a fine long passphrase", h)
-	if err != nil || !ok || stale {
-		t.Fatalf("verify right password: ok=%v stale=%v err=%v", ok, stale, err)
-	}
-	ok, _, err = usermgmt.Verify(m, "a fine long passphrasE", h)
-	if err != nil || ok {
-		t.Fatalf("verify wrong password: ok=%v err=%v", ok, err)
-	}
-	other := newManager(t, usermgmt.WithHashParams(usermgmt.HashParams{Memory: 128, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}))
-	ok, stale, err = usermgmt.Verify(other, "a fine long passphrase", h)
-	if err != nil || !ok || !stale {
-		t.Fatalf("verify with other parameters: ok=%v stale=%v err=%v", ok, stale, err)
-	}
-}
-
-func TestMalformedHashesRefused(t *testing.T) {
-	m := newManager(t)
-	for _, h := range []string{
-		"", "plain", "$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
-		"$argon2id$v=18$m=64,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
-		"$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5", // 95 GiB: refused, not computed
-		"$argon2id$v=19$m=64,t=1000,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
-		"$argon2id$v=19$m=64,t=1,p=1$!!!$a2V5a2V5a2V5a2V5a2V5a2V5",
-	} {
-		if _, _, err := usermgmt.Verify(m, "x", h); err == nil {
-			t.Errorf("Verify accepted %q", h)
-		}
-	}
 }
 
 func TestPasswordPolicy(t *testing.T) {
 	p := usermgmt.DefaultPolicy().Password
 	for _, c := range []struct {
-		pw, email string
-		ok        bool
+		pw      string
+		reasons []string
 	}{
-		{"correct horse battery staple", "ann@example.com", true},
-		{"short", "ann@example.com", false},
-		{"elevenchars", "ann@example.com", false},
-		{"twelve chars", "ann@example.com", true},
-		{strings.Repeat("x", 128) + "y", "ann@example.com", false},
-		{"Password123!", "ann@example.com", false},
-		{"qwertyuiop1234", "ann@example.com", false},
-		{"123456789012", "ann@example.com", false},
-		{"my email is ann.lee@example.com", "ann.lee@example.com", false},
-		{"ANN.LEE is my name ok", "ann.lee@example.com", false},
-		{"ünïcödé pässwörd", "ann@example.com", true},
+		{"correct horse battery staple", nil},
+		{"short", []string{"must be at least 12 characters"}},
+		{strings.Repeat("x", 129), []string{"must be at most 128 characters"}},
+		{"Password123!", []string{"is a commonly used password"}},
+		{"my grace.hopper@example.com pass", []string{"must not contain your email address"}},
+		{"grace.hopper is my password", []string{"must not contain your email address"}},
+		{"ääääääääääää", nil}, // twelve characters, twenty-four bytes
 	} {
-		err := p.Check(c.pw, c.email)
-		if (err == nil) != c.ok {
-			t.Errorf("Check(%q) = %v, want ok=%v", c.pw, err, c.ok)
+		err := p.Check(c.pw, "grace.hopper@example.com")
+		if c.reasons == nil {
+			require.NoError(t, err, c.pw)
+			continue
 		}
-		if err != nil {
-			var pe *usermgmt.PasswordError
-			if !errors.Is(err, usermgmt.ErrWeakPassword) || !errors.As(err, &pe) || len(pe.Reasons) == 0 {
-				t.Errorf("Check(%q) = %v, want a PasswordError with reasons", c.pw, err)
-			}
-		}
+		require.ErrorIs(t, err, usermgmt.ErrWeakPassword)
+		var pe *usermgmt.PasswordError
+		require.ErrorAs(t, err, &pe)
+		require.Equal(t, c.reasons, pe.Reasons, c.pw)
 	}
-	if d := p.Describe(); !strings.Contains(d, "12") || !strings.Contains(d, "128") {
-		t.Errorf("Describe = %q", d)
-	}
-	if err := (usermgmt.PasswordPolicy{AllowCommon: true}).Check("password1234", ""); err != nil {
-		t.Errorf("AllowCommon still refused a common password: %v", err)
-	}
+	lenient := usermgmt.PasswordPolicy{AllowCommon: true, AllowEmail: true, MinLength: 8}
+	require.NoError(t, lenient.Check("Password123!", ""))
+	require.NoError(t, lenient.Check("grace.hopper!", "grace.hopper@example.com"))
+	require.Equal(t, "Use 12 to 128 characters. Avoid common passwords. Do not include your email address.", usermgmt.PasswordPolicy{}.Describe())
+	require.Equal(t, "Use 8 to 128 characters.", lenient.Describe())
 }
 
-func TestPolicyValidated(t *testing.T) {
-	for _, opt := range []usermgmt.Option{
-		usermgmt.WithPolicy(usermgmt.Policy{Password: usermgmt.PasswordPolicy{MaxLength: 32}}),
-		usermgmt.WithPolicy(usermgmt.Policy{MaxFailedAttempts: -1}),
-		usermgmt.WithHashParams(usermgmt.HashParams{Memory: 1, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}),
-		usermgmt.WithMaxConcurrentHashes(-2),
+func TestNormalizePassword(t *testing.T) {
+	for in, want := range map[string]string{
+		"Kra\u0308ftig":  "Kr\u00e4ftig",
+		"pass\u00a0word": "pass word",
+		"plain ascii":    "plain ascii",
+		"\u3000wide":     " wide",
 	} {
-		if _, err := usermgmt.New(memstore.New(), opt); !errors.Is(err, usermgmt.ErrInvalidInput) {
-			t.Errorf("New with a bad option: %v, want ErrInvalidInput", err)
-		}
+		got, err := usermgmt.NormalizePassword(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
 	}
-	p := newManager(t).Policy()
-	if p.MaxFailedAttempts != 10 || p.InvitationTTL != 168*time.Hour || p.InactiveAfterMonths != 3 ||
-		p.Password.MinLength != 12 || p.Password.MaxLength < 64 || len(p.DisposableDomains) == 0 {
-		t.Fatalf("default policy = %+v", p)
+	for _, in := range []string{"bell\x07", "nul\x00", "bad\xff"} {
+		_, err := usermgmt.NormalizePassword(in)
+		require.ErrorIs(t, err, usermgmt.ErrWeakPassword, "%q", in)
 	}
 }
 
-// TestLoginFloodIsBounded fires 1,000 concurrent logins at a Manager whose
-// hash concurrency is bounded to 2: no more than 2 hashes may ever run at
-// once, so the heap never holds more than about 2 hash buffers.
-func TestLoginFloodIsBounded(t *testing.T) {
-	const bound, flood = 2, 1000
-	params := usermgmt.HashParams{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32} // 1 MiB each
-	m := newManager(t, usermgmt.WithHashParams(params), usermgmt.WithMaxConcurrentHashes(bound))
-	ctx := context.Background()
-	a, c, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Flood",
-		Admin: usermgmt.NewUser{Email: "flood@example.com", FirstName: "F", LastName: "L", Password: "correct horse battery staple"}})
-	if err != nil {
-		t.Fatal(err)
+func TestVerifyPasswordForms(t *testing.T) {
+	m := newManager(t)
+	const composed = "Kr\u00e4ftig B\u00e4ume"
+	const decomposed = "Kra\u0308ftig Ba\u0308ume"
+	// A hash of the normalised form verifies either form, and is not stale.
+	h := usermgmt.HashPassword(m, composed)
+	for _, typed := range []string{composed, decomposed} {
+		ok, stale, err := usermgmt.VerifyPassword(m, typed, h)
+		require.NoError(t, err)
+		require.True(t, ok, typed)
+		require.False(t, stale)
 	}
-	_ = a
-	var peakHeap atomic.Uint64
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(sample)
-	base := sample[0].Value.Uint64()
-	done := make(chan struct{})
-	var sampler sync.WaitGroup
-	sampler.Add(1)
-	go func() {
-		defer sampler.Done()
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(200 * time.Microsecond):
-			}
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > peakHeap.Load() {
-				peakHeap.Store(v)
-			}
-		}
-	}()
-	var wg sync.WaitGroup
-	for i := 0; i < flood; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			if i%2 == 0 {
-				_, err = m.Authenticate(ctx, c.User.Email, "correct horse battery staple")
-			} else {
-				_, err = m.Authenticate(ctx, "nobody@example.com", "whatever it is")
-				if errors.Is(err, usermgmt.ErrInvalidCredentials) {
-					err = nil
-				}
-			}
-			if err != nil {
-				t.Errorf("login %d: %v", i, err)
-			}
-		}()
+	ok, _, err := usermgmt.VerifyPassword(m, "something else", h)
+	require.NoError(t, err)
+	require.False(t, ok)
+	// A hash of the unnormalised form (made before normalisation) verifies
+	// the form it was made from, and asks to be re-hashed.
+	legacy := usermgmt.HashPassword(m, decomposed)
+	ok, stale, err := usermgmt.VerifyPassword(m, decomposed, legacy)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.True(t, stale)
+	// Other parameters ask to be re-hashed.
+	other := newManager(t, usermgmt.WithHashParams(usermgmt.HashParams{Memory: 128, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}))
+	ok, stale, err = usermgmt.VerifyPassword(m, composed, usermgmt.HashPassword(other, composed))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.True(t, stale)
+	// A stored string that is no hash at all is an error, not a mismatch.
+	for _, bad := range []string{"", "plaintext", "$argon2id$v=18$m=64,t=1,p=1$c2FsdA$a2V5", "$argon2id$v=19$m=9999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5",
+		"$pbkdf2-sha256$i=10$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5", "$2a$99$abc"} {
+		_, _, err := usermgmt.VerifyPassword(m, composed, bad)
+		require.Error(t, err, bad)
 	}
-	wg.Wait()
-	close(done)
-	sampler.Wait()
-	st := m.Stats()
-	if st.PeakHashesInFlight > bound {
-		t.Fatalf("%d hashes ran at once, bound is %d", st.PeakHashesInFlight, bound)
-	}
-	if st.PasswordVerifications < flood {
-		t.Fatalf("%d verifications for %d logins", st.PasswordVerifications, flood)
-	}
-	// 1,000 unbounded 1 MiB hashes would need about 1 GiB at once.
-	if grew := int64(peakHeap.Load()) - int64(base); grew > 64<<20 {
-		t.Fatalf("heap grew by %d MiB during the flood", grew>>20)
-	}
-	t.Logf("peak hashes in flight %d, heap growth %d KiB", st.PeakHashesInFlight, (int64(peakHeap.Load())-int64(base))>>10)
 }
 
-// TestWaitingForHashHonoursContext: a caller queued behind busy hash slots
-// gives up when its context ends, without spending a password attempt.
-func TestWaitingForHashHonoursContext(t *testing.T) {
-	m := newManager(t, usermgmt.WithMaxConcurrentHashes(1))
-	ctx := context.Background()
-	_, c, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Busy",
-		Admin: usermgmt.NewUser{Email: "busy@example.com", FirstName: "B", LastName: "Y", Password: "correct horse battery staple"}})
-	if err != nil {
-		t.Fatal(err)
+func TestParseImportedHash(t *testing.T) {
+	good := []string{
+		"$2a$04$0RnQmOLyc5fQ9l51A.yPqup8ZEvlZBzlU6xkV6hkInKna7tPf8NES",
+		"$2b$04$0RnQmOLyc5fQ9l51A.yPqup8ZEvlZBzlU6xkV6hkInKna7tPf8NES",
+		"$2y$04$0RnQmOLyc5fQ9l51A.yPqup8ZEvlZBzlU6xkV6hkInKna7tPf8NES",
+		"$pbkdf2-sha256$i=1000$c2FsdHNhbHQ$0cPF3+ROUiRJtbjvkAmluZtoB44uDOLd4wcj2p6+j1c",
+		"$pbkdf2-sha256$1000$c2FsdHNhbHQ$0cPF3.ROUiRJtbjvkAmluZtoB44uDOLd4wcj2p6.j1c",
+		"$argon2id$v=19$m=128,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$zGOsz3W827uJjGrvscRRbZ7XnhQjkHBSXEpsiuJl0Fk",
 	}
-	release := usermgmt.HoldHashSlots(m, 1)
-	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	_, err = m.Authenticate(short, c.User.Email, "wrong password here")
-	release()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Authenticate while slots are busy: %v, want DeadlineExceeded", err)
+	for _, h := range good {
+		got, err := usermgmt.ParseImportedHash(" " + h + " ")
+		require.NoError(t, err, h)
+		require.Equal(t, h, got)
 	}
-	u, err := m.User(ctx, c.User.ID, c.User.ID)
-	if err != nil {
-		t.Fatal(err)
+	for _, h := range []string{"", "md5:abc", "$2a$04$short", "$2a$32$0RnQmOLyc5fQ9l51A.yPqup8ZEvlZBzlU6xkV6hkInKna7tPf8NES",
+		"$pbkdf2-sha256$i=999$c2FsdHNhbHQ$0cPF3+ROUiRJtbjvkAmluZtoB44uDOLd4wcj2p6+j1c",
+		"$pbkdf2-sha256$i=99999999$c2FsdHNhbHQ$0cPF3+ROUiRJtbjvkAmluZtoB44uDOLd4wcj2p6+j1c",
+		"$pbkdf2-sha256$i=1000$!!$0cPF3+ROUiRJtbjvkAmluZtoB44uDOLd4wcj2p6+j1c",
+		"$argon2id$v=19$m=99999999,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$zGOsz3W827uJjGrvscRRbZ7XnhQjkHBSXEpsiuJl0Fk",
+		"$argon2i$v=19$m=128,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$zGOsz3W827uJjGrvscRRbZ7XnhQjkHBSXEpsiuJl0Fk"} {
+		_, err := usermgmt.ParseImportedHash(h)
+		require.ErrorIs(t, err, usermgmt.ErrInvalidInput, h)
+		if h != "" {
+			require.NotContains(t, err.Error(), h)
+		}
 	}
-	if u.FailedAttempts != 0 {
-		t.Fatalf("a login that never ran spent an attempt: FailedAttempts %d", u.FailedAttempts)
+	m := newManager(t)
+	ok, stale, err := usermgmt.VerifyPassword(m, "pbkdf2 password", good[4])
+	require.NoError(t, err)
+	require.True(t, ok, "passlib's adapted base64")
+	require.True(t, stale)
+	ok, _, err = usermgmt.VerifyPassword(m, "wrong", good[0])
+	require.NoError(t, err)
+	require.False(t, ok)
+}
+
+func TestHashParamsValidated(t *testing.T) {
+	for _, p := range []usermgmt.HashParams{
+		{Memory: 4, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 2 << 20, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 64, Iterations: 0, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 64, Iterations: 1, Parallelism: 0, SaltLength: 16, KeyLength: 32},
+		{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 4, KeyLength: 32},
+		{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 8},
+	} {
+		_, err := usermgmt.New(memstore.New(), usermgmt.WithHashParams(p))
+		require.ErrorIs(t, err, usermgmt.ErrInvalidInput, "%+v", p)
 	}
+	require.Equal(t, uint32(19*1024), usermgmt.DefaultHashParams().Memory)
 }

@@ -2,63 +2,179 @@ package usermgmt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Permission names something a user may do. Applications define their own
-// (modules, features); the library defines the three that only roles can
-// carry.
+// (modules, features, "insights.view"); the library defines the ones that
+// only roles can carry.
 type Permission string
 
-// Permissions that only a role can carry; an individual Grant never can.
+// Permissions that only a role can carry; a Grant never can (ErrNotGrantable).
 const (
-	PermManageUsers Permission = "users.manage" // create, invite and administer users
-	PermPricing     Permission = "pricing"      // see and change pricing
-	PermPayment     Permission = "payment"      // see and change payment details
+	PermManageUsers     Permission = "users.manage"     // create, invite and administer users, groups and history
+	PermManageAccounts  Permission = "accounts.manage"  // create sub-accounts
+	PermAccountSettings Permission = "account.settings" // rename the account, edit its departments
+	PermPricing         Permission = "pricing"          // see and change pricing
+	PermPayment         Permission = "payment"          // see and change payment details
 )
+
+// roleOnly are the permissions a Grant can never carry.
+var roleOnly = []Permission{PermManageUsers, PermManageAccounts, PermAccountSettings, PermPricing, PermPayment}
 
 // Built-in role names.
 const (
-	// RoleAdmin holds every permission over its account and sub-accounts.
-	// An account always keeps at least one active admin.
+	// RoleAdmin holds every permission over its account and the accounts
+	// beneath it. The library guarantees exactly this about admins: Ban,
+	// Disable, Remove, ChangeRole and MoveUser refuse (ErrLastAdmin) to
+	// take the last Active admin of an account out of Active or out of the
+	// role. A lock (ten wrong passwords, by anyone who knows the address)
+	// or the inactivity sweep can still do so; then System unlocks or
+	// reactivates (Unlock(ctx, System, ...)), or the admin resets the
+	// password by email (ResetPassword), which also unlocks by default.
 	RoleAdmin = "admin"
-	// RoleGeneral holds nothing by itself; only what is granted.
+	// RoleGeneral holds nothing by itself; only what is granted, to the
+	// user or to their groups.
 	RoleGeneral = "general"
 )
 
-// Grant gives a user one permission, on every resource (Resource empty) or
-// on one resource such as an insight ID or a sub-account ID.
-type Grant struct {
-	Permission Permission
-	Resource   string
-}
-
-// PermManageAccounts lets an admin create sub-accounts. Like the three
-// above, only a role can carry it.
-const PermManageAccounts Permission = "accounts.manage"
-
-// roleOnly are the permissions an individual Grant can never carry.
-var roleOnly = []Permission{PermManageUsers, PermPricing, PermPayment, PermManageAccounts}
-
 // Role names a set of permissions. Roles are data: the Manager knows
-// RoleAdmin (every permission) and RoleGeneral (none; only grants) and
-// whatever the application registers with WithRoles.
+// RoleAdmin (every permission) and RoleGeneral (none) and whatever the
+// application registers with WithRoles (PortalRoles is a ready-made set).
 type Role struct {
-	Name        string
-	Permissions []Permission
-	all         bool // RoleAdmin only
+	Name  string `json:"name"`            // the key stored on users: 1 to 64 bytes
+	Title string `json:"title,omitempty"` // for display ("User Admin")
+	// Permissions are the permissions the role holds.
+	Permissions []Permission `json:"permissions,omitempty"`
+	// All makes the role hold every permission but those in Except.
+	All    bool         `json:"all,omitempty"`
+	Except []Permission `json:"except,omitempty"`
+	// OwnDepartment limits the role to its holder's department: a holder
+	// manages only users of the same department (a holder without a
+	// department manages no one), creates users only in it, and
+	// the role's permissions apply only to resources of that department
+	// or of none (Resource.Department).
+	OwnDepartment bool `json:"own_department,omitempty"`
 }
 
-func (r Role) validate(key string) error {
-	if r.Name == "" || r.Name != key || len(r.Name) > 64 {
-		return fieldError(ErrInvalidInput, "role.name", "must be 1 to 64 bytes")
+// holds reports whether the role itself carries p.
+func (r Role) holds(p Permission) bool {
+	if r.All {
+		return !slices.Contains(r.Except, p)
 	}
-	for _, p := range r.Permissions {
-		if p == "" || len(p) > 128 {
-			return fieldError(ErrInvalidInput, "role.permissions", "must be 1 to 128 bytes each")
+	return slices.Contains(r.Permissions, p)
+}
+
+func (r Role) validate(m *Manager) error {
+	if r.Name == "" || len(r.Name) > 64 || strings.ContainsFunc(r.Name, isSpaceOrControl) {
+		return fieldError(ErrInvalidInput, "role.name", "must be 1 to 64 bytes without spaces")
+	}
+	if len(r.Title) > 100 {
+		return fieldError(ErrInvalidInput, "role.title", "must be at most 100 bytes")
+	}
+	for _, p := range append(slices.Clone(r.Permissions), r.Except...) {
+		if err := m.checkPermission(p); err != nil {
+			return err
 		}
+	}
+	if !r.All && len(r.Except) > 0 {
+		return fieldError(ErrInvalidInput, "role.except", "applies only to a role with All")
+	}
+	return nil
+}
+
+func defaultRoles() []Role {
+	return []Role{
+		{Name: RoleAdmin, Title: "Admin", All: true},
+		{Name: RoleGeneral, Title: "General user"},
+	}
+}
+
+// PortalRoles returns the roles of a typical SaaS portal, as an opt-in
+// preset for WithRoles:
+//
+//	admin       "Account Admin": everything, account settings, pricing and payment included
+//	manager     "Admin": everything in the account but its settings, pricing and payment
+//	user_admin  "User Admin": user management only
+//	general     "General User": only what is granted
+//
+// Add OwnDepartment to a copy of user_admin for a "User Admin of
+// Operations" who manages the users of their own department only.
+func PortalRoles() []Role {
+	return []Role{
+		{Name: RoleAdmin, Title: "Account Admin", All: true},
+		{Name: "manager", Title: "Admin", All: true, Except: []Permission{PermAccountSettings, PermPricing, PermPayment}},
+		{Name: "user_admin", Title: "User Admin", Permissions: []Permission{PermManageUsers}},
+		{Name: RoleGeneral, Title: "General User"},
+	}
+}
+
+// WithRoles registers roles beside the built-in RoleAdmin and RoleGeneral,
+// such as a "user admin" holding only PermManageUsers. A role with the name
+// of a built-in one replaces it, except that RoleAdmin always holds every
+// permission.
+func WithRoles(roles ...Role) Option {
+	return func(m *Manager) { m.addRoles(roles) }
+}
+
+// WithPermissions registers every permission the application uses. The
+// Manager then refuses unknown names in roles, grants and checks
+// (ErrUnknownPermission), so that a typo fails loudly instead of answering
+// true for admins. The library's own permissions are always registered.
+// Without it, any name is accepted.
+func WithPermissions(perms ...Permission) Option {
+	return func(m *Manager) {
+		if m.perms == nil {
+			m.perms = map[Permission]bool{}
+			for _, p := range roleOnly {
+				m.perms[p] = true
+			}
+		}
+		for _, p := range perms {
+			if p == "" || len(p) > 128 || strings.ContainsFunc(string(p), isSpaceOrControl) {
+				if m.optionErr == nil {
+					m.optionErr = fieldError(ErrInvalidInput, "permissions", fmt.Sprintf("%q is not 1 to 128 bytes without spaces", p))
+				}
+				continue
+			}
+			m.perms[p] = true
+		}
+	}
+}
+
+func (m *Manager) addRoles(roles []Role) {
+	for _, r := range roles {
+		r.Permissions = slices.Clone(r.Permissions)
+		r.Except = slices.Clone(r.Except)
+		if _, ok := m.roles[r.Name]; !ok {
+			m.roleOrder = append(m.roleOrder, r.Name)
+		}
+		m.roles[r.Name] = r
+	}
+}
+
+// checkRoles validates the registered roles once the options are applied.
+func (m *Manager) checkRoles() error {
+	admin := m.roles[RoleAdmin]
+	admin.All, admin.Except, admin.Permissions, admin.OwnDepartment = true, nil, nil, false
+	m.roles[RoleAdmin] = admin
+	for _, name := range m.roleOrder {
+		if err := m.roles[name].validate(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPermission checks a permission name against the registry.
+func (m *Manager) checkPermission(p Permission) error {
+	if p == "" || len(p) > 128 || strings.ContainsFunc(string(p), isSpaceOrControl) {
+		return fieldError(ErrInvalidInput, "permission", "must be 1 to 128 bytes without spaces")
+	}
+	if m.perms != nil && !m.perms[p] {
+		return fieldError(ErrUnknownPermission, "permission", fmt.Sprintf("%q is not registered", p))
 	}
 	return nil
 }
@@ -69,260 +185,91 @@ func (m *Manager) Role(name string) (Role, bool) {
 	return r, ok
 }
 
-// String formats a grant as permission or permission:resource.
-func (g Grant) String() string {
-	if g.Resource == "" {
-		return string(g.Permission)
+// Roles returns every registered role, built-in ones first, in the order
+// they were registered.
+func (m *Manager) Roles() []Role {
+	out := make([]Role, 0, len(m.roleOrder))
+	for _, name := range m.roleOrder {
+		r := m.roles[name]
+		r.Permissions, r.Except = slices.Clone(r.Permissions), slices.Clone(r.Except)
+		out = append(out, r)
 	}
-	return string(g.Permission) + ":" + g.Resource
+	return out
 }
 
-// holds reports whether a role plus individual grants carry permission p on
-// resource (empty: on everything). A grant with an empty Resource covers
-// every resource.
-func holds(r Role, grants []Grant, p Permission, resource string) bool {
-	if r.all || slices.Contains(r.Permissions, p) {
-		return true
+// role returns a registered role, or ErrUnknownRole.
+func (m *Manager) role(name string) (Role, error) {
+	r, ok := m.roles[name]
+	if !ok {
+		return Role{}, fieldError(ErrUnknownRole, "role", fmt.Sprintf("%q is not registered", name))
 	}
-	for _, g := range grants {
-		if g.Permission == p && (g.Resource == "" || g.Resource == resource) {
-			return true
-		}
-	}
-	return false
+	return r, nil
 }
 
-// actor is who performs an operation: an active user or System.
-type actor struct {
-	system bool
-	user   User
-	role   Role
-}
-
-func (a actor) id() string {
-	if a.system {
-		return System
-	}
-	return a.user.ID
-}
-
-func (a actor) holds(p Permission, resource string) bool {
-	return a.system || holds(a.role, a.user.Grants, p, resource)
-}
-
-func denied(reason string) error { return fmt.Errorf("%w: %s", ErrPermissionDenied, reason) }
-
-// actor loads the acting user. Only an Active user with a registered role
-// can act; anything else is refused without saying which rule failed.
-func (m *Manager) actor(ctx context.Context, actorID string) (actor, error) {
-	if actorID == System {
-		return actor{system: true}, nil
-	}
-	u, err := m.store.User(ctx, actorID)
-	if errors.Is(err, ErrNotFound) {
-		return actor{}, denied("unknown actor")
-	}
-	if err != nil {
-		return actor{}, err
-	}
-	role, ok := m.roles[u.Role]
-	if u.Status != StatusActive || !ok {
-		return actor{}, denied("actor is not an active user")
-	}
-	return actor{user: u, role: role}, nil
-}
-
-// authorizeAccount checks that the actor holds p and reaches accountID.
-func (m *Manager) authorizeAccount(ctx context.Context, a actor, accountID string, p Permission) (Account, error) {
-	if !a.holds(p, "") {
-		return Account{}, denied("actor lacks " + string(p))
-	}
-	return m.reach(ctx, a, accountID)
-}
-
-// reach loads an account that is the actor's own or lies beneath it. An
-// account outside the actor's reach and an absent one are refused alike.
-func (m *Manager) reach(ctx context.Context, a actor, accountID string) (Account, error) {
-	acct, err := m.store.Account(ctx, accountID)
-	if errors.Is(err, ErrNotFound) && !a.system {
-		return Account{}, denied("account outside the actor's reach")
-	}
-	if err != nil {
-		return Account{}, err
-	}
-	if !a.system && !acct.within(a.user.AccountID) {
-		return Account{}, denied("account outside the actor's reach")
-	}
-	return acct, nil
-}
-
-// authorizeOn checks that the actor may administer target: PermManageUsers
-// over the target's account, and every permission of the target's role and
-// every grant of the target (nobody manages someone who holds more than
-// they do: whoever can set a user's password can act as that user).
-func (m *Manager) authorizeOn(ctx context.Context, a actor, target User) error {
-	if _, err := m.authorizeAccount(ctx, a, target.AccountID, PermManageUsers); err != nil {
-		return err
-	}
-	if !m.roleWithin(target.Role, a) || !grantsWithin(target.Grants, a) {
-		return denied("target holds permissions the actor does not")
-	}
-	return nil
-}
-
-// grantsWithin reports whether the actor holds every one of the grants.
-func grantsWithin(grants []Grant, a actor) bool {
-	for _, g := range grants {
-		if !a.holds(g.Permission, g.Resource) {
-			return false
-		}
-	}
-	return true
-}
-
-// roleWithin reports whether the actor holds every permission of the role.
-// An unregistered role is treated as holding everything.
+// roleWithin reports whether the actor holds everything the role holds, so
+// that they may assign it or manage its holders. An unregistered role is
+// treated as holding everything.
 func (m *Manager) roleWithin(name string, a actor) bool {
-	if a.system || a.role.all {
+	if a.system {
 		return true
 	}
 	r, ok := m.roles[name]
-	if !ok || r.all {
+	if !ok {
 		return false
 	}
+	if r.holds(PermManageUsers) && a.role.OwnDepartment && !r.OwnDepartment {
+		return false // a department-bound user admin cannot make an unbound one
+	}
+	if r.All {
+		if !a.role.All {
+			return false
+		}
+		for _, p := range a.role.Except {
+			if !slices.Contains(r.Except, p) {
+				return false
+			}
+		}
+		return true
+	}
 	for _, p := range r.Permissions {
-		if !a.holds(p, "") {
+		if !a.holdsAnywhere(p) {
 			return false
 		}
 	}
 	return true
 }
 
-// Can reports whether the user holds permission p, on resource when one is
-// given (an insight ID, a sub-account ID). Only Active users hold anything.
-// Admins hold every permission; others hold their role's permissions and
-// their grants.
-func (m *Manager) Can(ctx context.Context, userID string, p Permission, resource ...string) (bool, error) {
-	if len(resource) > 1 {
-		return false, fieldError(ErrInvalidInput, "resource", "at most one")
+func isActiveAdmin(u UserRecord) bool { return u.Role == RoleAdmin && u.Status == StatusActive }
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
+// ChangeRole gives a user another role and returns the user. The actor
+// needs PermManageUsers over the user and must hold every permission of
+// both the old and the new role (ErrTargetOutranks). The last active admin
+// of an account cannot be demoted (ErrLastAdmin). The user's sessions end.
+func (m *Manager) ChangeRole(ctx context.Context, actorID, userID, role string) (User, error) {
+	if _, err := m.role(role); err != nil {
+		return User{}, err
 	}
-	u, err := m.store.User(ctx, userID)
+	act, err := m.userManager(ctx, actorID)
 	if err != nil {
-		return false, err
-	}
-	role, ok := m.roles[u.Role]
-	if u.Status != StatusActive || !ok {
-		return false, nil
-	}
-	return holds(role, u.Grants, p, firstOr(resource, "")), nil
-}
-
-func firstOr(s []string, def string) string {
-	if len(s) > 0 {
-		return s[0]
-	}
-	return def
-}
-
-func validateGrant(g Grant) error {
-	if g.Permission == "" || len(g.Permission) > 128 {
-		return fieldError(ErrInvalidInput, "permission", "must be 1 to 128 bytes")
-	}
-	if len(g.Resource) > 256 {
-		return fieldError(ErrInvalidInput, "resource", "must be at most 256 bytes")
-	}
-	if slices.Contains(roleOnly, g.Permission) {
-		return denied(string(g.Permission) + " comes only with a role, never as a grant")
-	}
-	return nil
-}
-
-// errNoChange ends an update that would change nothing: no write, no event.
-var errNoChange = errors.New("usermgmt: no change")
-
-func ignoreNoChange(err error) error {
-	if errors.Is(err, errNoChange) {
-		return nil
-	}
-	return err
-}
-
-// Grant gives a user a permission, on one resource or (Resource empty) on
-// all. The actor needs PermManageUsers over the user and must hold the
-// permission themselves; user management, pricing, payment and account
-// management can never be granted. Granting what the user already has is a
-// no-op.
-func (m *Manager) Grant(ctx context.Context, actorID, userID string, g Grant) error {
-	return m.changeGrant(ctx, actorID, userID, g, ActionGrant)
-}
-
-// RevokeGrant withdraws a grant given by Grant. Revoking what the user does
-// not have is a no-op.
-func (m *Manager) RevokeGrant(ctx context.Context, actorID, userID string, g Grant) error {
-	return m.changeGrant(ctx, actorID, userID, g, ActionRevokeGrant)
-}
-
-func (m *Manager) changeGrant(ctx context.Context, actorID, userID string, g Grant, action Action) error {
-	if err := validateGrant(g); err != nil {
-		return err
-	}
-	act, err := m.actor(ctx, actorID)
-	if err != nil {
-		return err
-	}
-	if !act.holds(g.Permission, g.Resource) {
-		return denied("actor does not hold " + g.String())
-	}
-	_, err = m.update(ctx, act.id(), userID, action, func(u *User) (bool, error) {
-		if err := m.authorizeOn(ctx, act, *u); err != nil {
-			return false, err
-		}
-		if u.Status == StatusRemoved {
-			return false, &TransitionError{Action: action, From: u.Status}
-		}
-		i := slices.Index(u.Grants, g)
-		switch {
-		case action == ActionGrant && i < 0:
-			u.Grants = append(u.Grants, g)
-		case action == ActionRevokeGrant && i >= 0:
-			u.Grants = slices.Delete(u.Grants, i, i+1)
-		default:
-			return false, errNoChange
-		}
-		return false, nil
-	})
-	return ignoreNoChange(err)
-}
-
-// ChangeRole gives a user another role. The actor needs PermManageUsers over
-// the user and must hold every permission of both the old and the new role.
-// The last active admin of an account cannot be demoted (ErrLastAdmin).
-func (m *Manager) ChangeRole(ctx context.Context, actorID, userID, role string) error {
-	if _, ok := m.roles[role]; !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownRole, role)
-	}
-	act, err := m.actor(ctx, actorID)
-	if err != nil {
-		return err
+		return User{}, err
 	}
 	if !m.roleWithin(role, act) {
-		return denied("actor cannot assign a role holding more than they do")
+		return User{}, fmt.Errorf("%w: the role holds more than the actor", ErrTargetOutranks)
 	}
-	_, err = m.update(ctx, act.id(), userID, ActionRoleChange, func(u *User) (bool, error) {
-		if err := m.authorizeOn(ctx, act, *u); err != nil {
-			return false, err
+	return m.updateView(ctx, act, userID, ActionRoleChange, func(u *UserRecord, c *change) error {
+		if err := m.authorizeOn(ctx, act, *u, c.groupGrants); err != nil {
+			return err
 		}
 		if u.Status == StatusRemoved {
-			return false, &TransitionError{Action: ActionRoleChange, From: u.Status}
+			return &TransitionError{Action: ActionRoleChange, From: u.Status}
 		}
 		if u.Role == role {
-			return false, errNoChange
+			return errNoChange
 		}
-		keepAdmin := isActiveAdmin(*u)
+		c.keepAdmin = isActiveAdmin(*u)
 		u.Role = role
-		return keepAdmin, nil
+		return nil
 	})
-	return ignoreNoChange(err)
 }
-
-func isActiveAdmin(u User) bool { return u.Role == RoleAdmin && u.Status == StatusActive }

@@ -2,74 +2,110 @@ package usermgmt
 
 import (
 	"context"
+	"slices"
 	"time"
 )
+
+// Status is where a user stands in their lifecycle. See the package
+// documentation for the moves between statuses.
+type Status string
+
+// The statuses a user can be in.
+const (
+	// StatusInvited: created without a password; an invitation is pending
+	// (or was voided, and a resend issues a new one).
+	StatusInvited Status = "invited"
+	// StatusActive: validated; the only status that can log in or act.
+	StatusActive Status = "active"
+	// StatusLocked: too many consecutive wrong passwords. An admin unlocks,
+	// a password reset by email unlocks (by default), or the lock lapses
+	// after Policy.LockDuration when one is set.
+	StatusLocked Status = "locked"
+	// StatusBanned: barred by an admin; an admin unbans.
+	StatusBanned Status = "banned"
+	// StatusDisabled: deactivated by an admin or created inactive; an admin enables.
+	StatusDisabled Status = "disabled"
+	// StatusInactive: no activity for the inactivity period; an admin reactivates.
+	StatusInactive Status = "inactive"
+	// StatusRemoved: removed from the account; hidden from lists, email free
+	// again, history kept. Final.
+	StatusRemoved Status = "removed"
+)
+
+// Statuses lists every status, in lifecycle order.
+var Statuses = []Status{StatusInvited, StatusActive, StatusLocked, StatusBanned, StatusDisabled, StatusInactive, StatusRemoved}
+
+// Valid reports whether s is one of the defined statuses.
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
+
+// statusError maps a status that cannot log in to its sentinel error.
+func statusError(s Status) error {
+	switch s {
+	case StatusLocked:
+		return ErrLocked
+	case StatusBanned:
+		return ErrBanned
+	case StatusDisabled:
+		return ErrDisabled
+	case StatusInactive:
+		return ErrInactive
+	}
+	return ErrInvalidCredentials // invited (no password yet) and removed look unknown
+}
 
 // transition is an admin-ordered move between statuses.
 type transition struct {
 	action Action
-	// from reports whether the transition applies to a user in status s.
-	from func(s Status) bool
-	// to moves the user at time now.
-	to func(u *User, now time.Time)
+	from   []Status                           // the statuses it applies to
+	to     func(u *UserRecord, now time.Time) // moves the user
 	// guarded transitions take a user out of Active, so they refuse to
 	// leave the account without an active admin.
 	guarded bool
 }
 
-func is(statuses ...Status) func(Status) bool {
-	return func(s Status) bool {
-		for _, v := range statuses {
-			if s == v {
-				return true
-			}
-		}
-		return false
-	}
-}
-
-func setStatus(s Status) func(*User, time.Time) {
-	return func(u *User, _ time.Time) { u.Status = s }
+func setStatus(s Status) func(*UserRecord, time.Time) {
+	return func(u *UserRecord, _ time.Time) { u.Status = s }
 }
 
 var (
 	banTransition = transition{ActionBan,
-		is(StatusInvited, StatusActive, StatusLocked, StatusDisabled, StatusInactive), setStatus(StatusBanned), true}
-	unbanTransition = transition{ActionUnban, is(StatusBanned), activate, false}
+		[]Status{StatusInvited, StatusActive, StatusLocked, StatusDisabled, StatusInactive}, setStatus(StatusBanned), true}
+	unbanTransition = transition{ActionUnban, []Status{StatusBanned}, activate, false}
 
 	disableTransition = transition{ActionDisable,
-		is(StatusInvited, StatusActive, StatusLocked, StatusInactive), setStatus(StatusDisabled), true}
-	enableTransition = transition{ActionEnable, is(StatusDisabled), activate, false}
+		[]Status{StatusInvited, StatusActive, StatusLocked, StatusInactive}, setStatus(StatusDisabled), true}
+	enableTransition = transition{ActionEnable, []Status{StatusDisabled}, activate, false}
 
 	removeTransition = transition{ActionRemove,
-		is(StatusInvited, StatusActive, StatusLocked, StatusBanned, StatusDisabled, StatusInactive),
-		func(u *User, _ time.Time) { u.Status = StatusRemoved; clearInvitation(u) }, true}
+		[]Status{StatusInvited, StatusActive, StatusLocked, StatusBanned, StatusDisabled, StatusInactive}, setStatus(StatusRemoved), true}
+
+	reactivateTransition = transition{ActionReactivate, []Status{StatusInactive}, activate, false}
 )
 
 // transition applies t to a user on the actor's order, after checking the
 // actor's reach over the user and the user's current status.
 func (m *Manager) transition(ctx context.Context, actorID, userID string, t transition) (User, error) {
-	act, err := m.actor(ctx, actorID)
+	act, err := m.userManager(ctx, actorID)
 	if err != nil {
 		return User{}, err
 	}
-	u, err := m.update(ctx, act.id(), userID, t.action, func(u *User) (bool, error) {
-		if err := m.authorizeOn(ctx, act, *u); err != nil {
-			return false, err
+	return m.updateView(ctx, act, userID, t.action, func(u *UserRecord, c *change) error {
+		if err := m.authorizeOn(ctx, act, *u, c.groupGrants); err != nil {
+			return err
 		}
-		if !t.from(u.Status) {
-			return false, &TransitionError{Action: t.action, From: u.Status}
+		if !slices.Contains(t.from, u.Status) {
+			return &TransitionError{Action: t.action, From: u.Status}
 		}
-		keepAdmin := t.guarded && isActiveAdmin(*u)
+		c.keepAdmin = t.guarded && isActiveAdmin(*u)
 		t.to(u, m.now())
-		return keepAdmin, nil
+		return nil
 	})
-	return u.redacted(), err
 }
 
 // Ban bars a user from logging in; the history is kept and an admin can
-// unban. It takes PermManageUsers over the user. The last active admin of
-// an account cannot be banned (ErrLastAdmin).
+// unban. It applies to every status but Banned and Removed, takes
+// PermManageUsers over the user, and refuses the last active admin of an
+// account (ErrLastAdmin). It voids the user's pending tokens.
 func (m *Manager) Ban(ctx context.Context, actorID, userID string) (User, error) {
 	return m.transition(ctx, actorID, userID, banTransition)
 }
@@ -80,8 +116,9 @@ func (m *Manager) Unban(ctx context.Context, actorID, userID string) (User, erro
 	return m.transition(ctx, actorID, userID, unbanTransition)
 }
 
-// Disable deactivates a user until an admin enables them. The last active
-// admin of an account cannot be disabled (ErrLastAdmin).
+// Disable deactivates a user until an admin enables them. It applies to
+// Invited, Active, Locked and Inactive users and refuses the last active
+// admin of an account (ErrLastAdmin). It voids the user's pending tokens.
 func (m *Manager) Disable(ctx context.Context, actorID, userID string) (User, error) {
 	return m.transition(ctx, actorID, userID, disableTransition)
 }
@@ -97,4 +134,10 @@ func (m *Manager) Enable(ctx context.Context, actorID, userID string) (User, err
 // of an account cannot be removed (ErrLastAdmin).
 func (m *Manager) Remove(ctx context.Context, actorID, userID string) (User, error) {
 	return m.transition(ctx, actorID, userID, removeTransition)
+}
+
+// Reactivate makes an Inactive user Active, with a fresh inactivity clock.
+// It takes PermManageUsers over the user.
+func (m *Manager) Reactivate(ctx context.Context, actorID, userID string) (User, error) {
+	return m.transition(ctx, actorID, userID, reactivateTransition)
 }

@@ -2,230 +2,270 @@ package usermgmt
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/mail"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/language"
 )
 
-// Status is where a user stands in their lifecycle. See the package
-// documentation for the transitions between statuses.
-type Status string
-
-// The statuses a user can be in.
-const (
-	// StatusInvited: created without a password; an invitation is pending.
-	StatusInvited Status = "invited"
-	// StatusActive: validated; the only status that can log in.
-	StatusActive Status = "active"
-	// StatusLocked: too many consecutive wrong passwords; an admin unlocks.
-	StatusLocked Status = "locked"
-	// StatusBanned: barred by an admin; an admin unbans.
-	StatusBanned Status = "banned"
-	// StatusDisabled: deactivated by an admin or created inactive; an admin enables.
-	StatusDisabled Status = "disabled"
-	// StatusInactive: no activity for the inactivity period; an admin reactivates.
-	StatusInactive Status = "inactive"
-	// StatusRemoved: removed from the account; hidden from lists, email free
-	// again, history kept. Final.
-	StatusRemoved Status = "removed"
-)
-
-// Statuses lists every status, in lifecycle order.
-var Statuses = []Status{StatusInvited, StatusActive, StatusLocked, StatusBanned, StatusDisabled, StatusInactive, StatusRemoved}
-
-// Valid reports whether s is one of the defined statuses.
-func (s Status) Valid() bool {
-	for _, v := range Statuses {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
-
-// User is one person's record. The Manager hands out copies with the
-// password hash and invitation token hash cleared; only stores see them.
+// User is a user as callers see it: no password hash, no token hashes, no
+// internal counters. It marshals to JSON in snake_case, with optional times
+// left out when zero and empty lists as []. Every Manager operation that
+// changes a user returns the updated User.
 type User struct {
-	ID        string // UUIDv7, time-ordered
-	AccountID string
-	Email     string // normalised: trimmed, lower-cased
-	FirstName string
-	LastName  string
-	Role      string
-	Status    Status
-	Grants    []Grant // permissions and resources granted individually
-
-	PasswordHash   string // argon2id PHC string; empty until a password is set
-	FailedAttempts int    // consecutive failed (or in-flight) password attempts
-
-	InviteTokenHash string    // hex SHA-256 of the pending invitation token; empty when none
-	InvitedAt       time.Time // when the pending invitation was issued
-	InviteExpiresAt time.Time // when the pending invitation stops being accepted
-
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	ActivatedAt  time.Time // first time the user became Active
-	LastLoginAt  time.Time
-	LastActiveAt time.Time // last login or last move into Active; drives inactivity
-
-	// Version counts the writes to the user. A Store refuses a write whose
-	// Version is not the stored one (ErrConflict) and stores Version+1.
-	Version int64
+	ID           string   `json:"id"`                      // UUIDv7, time-ordered
+	AccountID    string   `json:"account_id"`              // the account (tenant) the user belongs to
+	Email        string   `json:"email"`                   // canonical (see NormalizeEmail); send mail here only
+	PendingEmail string   `json:"pending_email,omitempty"` // a new address waiting for confirmation
+	FirstName    string   `json:"first_name"`
+	LastName     string   `json:"last_name"`
+	Role         string   `json:"role"`
+	Department   string   `json:"department,omitempty"`
+	Groups       []string `json:"groups"` // IDs of the user's groups, ascending
+	Grants       []Grant  `json:"grants"` // the user's own grants (not their groups')
+	Locale       string   `json:"locale,omitempty"`
+	Status       Status   `json:"status"`
+	// PasswordSet reports whether the user has a password (an invited user
+	// has none until they accept).
+	PasswordSet bool `json:"password_set"`
+	// InvitedBy is who issued the user's invitation: a user ID or System.
+	InvitedBy string `json:"invited_by,omitempty"`
+	// InvitationExpiresAt is when the pending invitation stops working;
+	// zero when none is pending.
+	InvitationExpiresAt time.Time `json:"invitation_expires_at,omitzero"`
+	CreatedAt           time.Time `json:"created_at"`
+	UpdatedAt           time.Time `json:"updated_at"`
+	ActivatedAt         time.Time `json:"activated_at,omitzero"`
+	LastLoginAt         time.Time `json:"last_login_at,omitzero"`
+	LastActiveAt        time.Time `json:"last_active_at,omitzero"`
+	LockedAt            time.Time `json:"locked_at,omitzero"`
+	// SessionVersion moves whenever the user's sessions must end (see
+	// Manager.SessionValid).
+	SessionVersion int64 `json:"session_version"`
+	// Version counts the writes to the user; an HTTP API exposes it as an
+	// ETag (see WithExpectedVersion).
+	Version int64 `json:"version"`
 }
 
-// HasPassword reports whether a password has been set.
-func (u User) HasPassword() bool { return u.PasswordHash != "" }
-
-// InvitationPending reports whether the user holds an unused invitation
-// (possibly expired).
-func (u User) InvitationPending() bool { return u.InviteTokenHash != "" }
-
-// redacted returns a copy safe to hand to callers: no hashes, and no slice
-// shared with the store's copy.
-func (u User) redacted() User {
-	u.PasswordHash = ""
-	u.InviteTokenHash = ""
-	u.Grants = append([]Grant(nil), u.Grants...)
-	return u
+// View returns the user as callers see it.
+func (u UserRecord) View() User {
+	v := User{ID: u.ID, AccountID: u.AccountID, Email: u.Email, PendingEmail: u.PendingEmail,
+		FirstName: u.FirstName, LastName: u.LastName, Role: u.Role, Department: u.Department,
+		Groups: slices.Clone(u.Groups), Grants: slices.Clone(u.Grants), Locale: u.Locale, Status: u.Status,
+		PasswordSet: u.PasswordHash != "", InvitedBy: u.InvitedBy,
+		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, ActivatedAt: u.ActivatedAt, LastLoginAt: u.LastLoginAt,
+		LastActiveAt: u.LastActiveAt, LockedAt: u.LockedAt, SessionVersion: u.SessionVersion, Version: u.Version}
+	if v.Groups == nil {
+		v.Groups = []string{}
+	}
+	if v.Grants == nil {
+		v.Grants = []Grant{}
+	}
+	if t, ok := u.token(TokenInvitation); ok {
+		v.InvitationExpiresAt = t.ExpiresAt
+	}
+	return v
 }
 
-// NormalizeEmail trims and lower-cases an address and checks that it is a
-// single plain address (no display name, no angle brackets). Emails are
-// stored and compared in this form.
-func NormalizeEmail(email string) (string, error) {
-	e := strings.ToLower(strings.TrimSpace(email))
-	if e == "" {
-		return "", fieldError(ErrInvalidEmail, "email", "is empty")
+// Name returns "First Last", or the email when the user has no name.
+func (u User) Name() string {
+	if n := displayName(u.FirstName, u.LastName); n != "" {
+		return n
 	}
-	if len(e) > 254 {
-		return "", fieldError(ErrInvalidEmail, "email", "is longer than 254 characters")
-	}
-	addr, err := mail.ParseAddress(e)
-	if err != nil || addr.Address != e || addr.Name != "" {
-		return "", fieldError(ErrInvalidEmail, "email", "is not a plain address like name@example.com")
-	}
-	at := strings.LastIndexByte(e, '@')
-	if at < 1 || !strings.Contains(e[at+1:], ".") || strings.HasSuffix(e, ".") {
-		return "", fieldError(ErrInvalidEmail, "email", "has no domain with a dot")
-	}
-	return e, nil
+	return u.Email
 }
 
-// emailDomain returns the part after the last '@' of a normalised address.
-func emailDomain(email string) string {
-	return email[strings.LastIndexByte(email, '@')+1:]
+func displayName(first, last string) string {
+	return strings.TrimSpace(first + " " + last)
 }
 
+// maxNameLength bounds names, in bytes.
+const maxNameLength = 100
+
+// validateName trims a name and checks it: not empty, at most 100 bytes,
+// valid UTF-8, no control characters (a name reaches email headers).
 func validateName(field, v string) (string, error) {
 	v = strings.TrimSpace(v)
-	if v == "" {
+	switch {
+	case v == "":
 		return "", fieldError(ErrInvalidInput, field, "is empty")
-	}
-	if len(v) > 100 {
+	case len(v) > maxNameLength:
 		return "", fieldError(ErrInvalidInput, field, "is longer than 100 bytes")
-	}
-	if !utf8.ValidString(v) {
+	case !utf8.ValidString(v):
 		return "", fieldError(ErrInvalidInput, field, "is not valid UTF-8")
-	}
-	if strings.ContainsAny(v, "\x00\r\n") {
+	case strings.ContainsFunc(v, unicode.IsControl):
 		return "", fieldError(ErrInvalidInput, field, "contains control characters")
 	}
 	return v, nil
 }
 
-// statusError maps a status that cannot log in to its sentinel error.
-func statusError(s Status) error {
-	switch s {
-	case StatusLocked:
-		return ErrLocked
-	case StatusBanned:
-		return ErrBanned
-	case StatusDisabled:
-		return ErrDisabled
-	case StatusInactive:
-		return ErrInactive
-	case StatusInvited:
-		return ErrNotActivated
-	case StatusRemoved:
-		return ErrNotFound
+// optionalName is validateName for a name that may be empty.
+func optionalName(field, v string) (string, error) {
+	if strings.TrimSpace(v) == "" {
+		return "", nil
 	}
-	return nil
+	return validateName(field, v)
 }
 
-// NewUser is the input for CreateUser.
+// validateLocale checks a BCP 47 tag and returns its canonical form.
+func validateLocale(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	tag, err := language.Parse(v)
+	if err != nil || len(v) > 35 {
+		return "", fieldError(ErrInvalidInput, "locale", "is not a BCP 47 language tag such as en or de-CH")
+	}
+	return tag.String(), nil
+}
+
+// NewUser is the input for CreateUser, and a row of InviteUsers.
 type NewUser struct {
-	AccountID string
-	Email     string
-	FirstName string
-	LastName  string
-	Role      string // default RoleGeneral
-	// Password, when set, must meet the password policy and the user can log
-	// in at once. When empty, an invitation is issued instead.
-	Password string
+	// AccountID is the user's account; empty means the actor's own.
+	AccountID  string   `json:"account_id,omitempty"`
+	Email      string   `json:"email"`
+	FirstName  string   `json:"first_name"`
+	LastName   string   `json:"last_name"`
+	Role       string   `json:"role,omitempty"`       // default RoleGeneral
+	Department string   `json:"department,omitempty"` // one of the account's departments
+	Groups     []string `json:"groups,omitempty"`     // IDs of groups of the account
+	Locale     string   `json:"locale,omitempty"`     // BCP 47, for the user's messages
+	// Invite creates the user without a password and issues an invitation,
+	// emailed through the outbox (and its token returned in Created).
+	Invite bool `json:"invite,omitempty"`
+	// Password, for a user who is not invited, must meet the password
+	// policy; the user can log in at once.
+	Password string `json:"password,omitempty"`
+	// PasswordHash is an existing hash to migrate instead of a password:
+	// argon2id (PHC), bcrypt ($2a$, $2b$, $2y$) or PBKDF2-SHA256 (see
+	// ParseImportedHash). The user logs in with their old password and is
+	// re-hashed to argon2id at the first success.
+	PasswordHash string `json:"password_hash,omitempty"`
 	// Disabled is the "active" toggle switched off: the user is created
-	// Disabled and cannot log in until an admin enables them.
-	Disabled bool
+	// Disabled and cannot log in until an admin enables them; with no
+	// password, Enable makes them Invited and ResendInvitation mails them.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // Created is a newly created user. InvitationToken is set when the user was
-// created without a password: send it in the set-password email. It is
-// returned only this once and never stored.
+// invited; it is returned only this once, never stored, and also mailed
+// when the Manager has an outbox.
 type Created struct {
-	User            User
-	InvitationToken string
+	User            User   `json:"user"`
+	InvitationToken string `json:"invitation_token,omitempty"`
 }
 
-// newUser validates the input and builds the user and, when there is no
-// password, its invitation. It does not hash the password.
-func (m *Manager) newUser(in NewUser, namesRequired bool) (User, string, error) {
+// newUser checks the parts of a NewUser that need no store and builds the
+// user; it neither hashes a password nor issues an invitation.
+func (m *Manager) newUser(in NewUser, namesRequired bool, now time.Time) (UserRecord, error) {
 	email, err := NormalizeEmail(in.Email)
 	if err != nil {
-		return User{}, "", err
+		return UserRecord{}, err
 	}
 	if m.isDisposable(emailDomain(email)) {
-		return User{}, "", fieldError(ErrDisposableEmail, "email", "uses a disposable-mail domain")
+		return UserRecord{}, fieldError(ErrDisposableEmail, "email", "uses a disposable-mail domain")
 	}
-	u := User{AccountID: in.AccountID, Email: email, Role: in.Role, Version: 1}
-	if namesRequired || in.FirstName != "" {
-		if u.FirstName, err = validateName("first_name", in.FirstName); err != nil {
-			return User{}, "", err
-		}
+	switch {
+	case in.Invite && (in.Password != "" || in.PasswordHash != ""):
+		return UserRecord{}, fieldError(ErrInvalidInput, "password", "must be empty for an invited user")
+	case in.Invite && in.Disabled:
+		return UserRecord{}, fieldError(ErrInvalidInput, "disabled", "an invited user cannot start disabled; create them disabled without an invitation")
+	case in.Password != "" && in.PasswordHash != "":
+		return UserRecord{}, fieldError(ErrInvalidInput, "password_hash", "give a password or a hash, not both")
+	case !in.Invite && !in.Disabled && in.Password == "" && in.PasswordHash == "":
+		return UserRecord{}, fieldError(ErrInvalidInput, "password", "is required unless the user is invited (Invite) or created disabled")
 	}
-	if namesRequired || in.LastName != "" {
-		if u.LastName, err = validateName("last_name", in.LastName); err != nil {
-			return User{}, "", err
-		}
+	u := UserRecord{AccountID: in.AccountID, Email: email, Role: in.Role, Version: 1, CreatedAt: now, UpdatedAt: now}
+	name := validateName
+	if !namesRequired {
+		name = optionalName
+	}
+	if u.FirstName, err = name("first_name", in.FirstName); err != nil {
+		return UserRecord{}, err
+	}
+	if u.LastName, err = name("last_name", in.LastName); err != nil {
+		return UserRecord{}, err
+	}
+	if u.Locale, err = validateLocale(in.Locale); err != nil {
+		return UserRecord{}, err
 	}
 	if u.ID, err = newID(); err != nil {
-		return User{}, "", err
+		return UserRecord{}, err
 	}
+	return u, nil
+}
+
+// prepared is a new user ready to be stored, with its raw invitation token.
+type prepared struct {
+	create UserCreate
+	token  string
+}
+
+// prepareUser builds a new user in acct — password hashed, invitation
+// issued, event and messages — for the actor, who has been authorised for
+// the account and the role.
+func (m *Manager) prepareUser(ctx context.Context, act actor, acct Account, in NewUser, namesRequired bool) (prepared, error) {
 	now := m.now()
-	u.CreatedAt, u.UpdatedAt = now, now
-	var token string
-	if in.Password == "" {
-		if token, err = m.issueInvitation(&u, now); err != nil {
-			return User{}, "", err
+	in.AccountID = acct.ID
+	u, err := m.newUser(in, namesRequired, now)
+	if err != nil {
+		return prepared{}, err
+	}
+	if err := m.checkMembership(ctx, act, acct, &u, in.Department, in.Groups); err != nil {
+		return prepared{}, err
+	}
+	var p prepared
+	var notices []notice
+	action := ActionCreate
+	switch {
+	case in.Password != "":
+		if u.PasswordHash, err = m.hashNewPassword(ctx, in.Password, u.Email); err != nil {
+			return prepared{}, err
+		}
+	case in.PasswordHash != "":
+		if u.PasswordHash, err = ParseImportedHash(in.PasswordHash); err != nil {
+			return prepared{}, err
 		}
 	}
 	switch {
 	case in.Disabled:
 		u.Status = StatusDisabled
-	case in.Password != "":
-		u.Status = StatusActive
-		activate(&u, now)
-	default:
+	case in.Invite:
 		u.Status = StatusInvited
+		action = ActionInvite
+		n, err := m.issueInvitation(&u, act, now)
+		if err != nil {
+			return prepared{}, err
+		}
+		p.token = n.token
+		notices = append(notices, n)
+	default:
+		activate(&u, now)
 	}
-	return u, token, nil
+	if u.PasswordHash != "" {
+		u.PasswordVersion = 1
+	}
+	ev, err := m.userEvent(ctx, now, act, action, UserRecord{}, u)
+	if err != nil {
+		return prepared{}, err
+	}
+	msgs, err := m.messagesIn(ctx, act, acct, u, notices, now)
+	if err != nil {
+		return prepared{}, err
+	}
+	p.create = UserCreate{User: u, Event: ev, Messages: msgs}
+	return p, nil
 }
 
 // activate makes u Active, or Invited when it has no password yet, and
-// starts its activity clock afresh so that the sweep does not catch it at once.
-func activate(u *User, now time.Time) {
-	if u.PasswordHash == "" && u.Status != StatusActive {
+// starts its activity clock afresh so that the sweep does not catch it at
+// once. The failure count and any attempts in flight are cleared.
+func activate(u *UserRecord, now time.Time) {
+	if u.PasswordHash == "" {
 		u.Status = StatusInvited
 		return
 	}
@@ -238,77 +278,64 @@ func activate(u *User, now time.Time) {
 }
 
 // authorizeCreate checks that the actor may create users with the role in
-// the account.
-func (m *Manager) authorizeCreate(ctx context.Context, actorID, accountID, role string) (actor, error) {
-	if _, ok := m.roles[role]; !ok {
-		return actor{}, fmt.Errorf("%w: %q", ErrUnknownRole, role)
+// the account, and returns the account.
+func (m *Manager) authorizeCreate(ctx context.Context, act actor, accountID, role string) (Account, error) {
+	if _, err := m.role(role); err != nil {
+		return Account{}, err
 	}
-	act, err := m.actor(ctx, actorID)
+	acct, err := m.authorizeAccount(ctx, act, accountID, PermManageUsers)
 	if err != nil {
-		return actor{}, err
-	}
-	if _, err := m.authorizeAccount(ctx, act, accountID, PermManageUsers); err != nil {
-		return actor{}, err
+		return Account{}, err
 	}
 	if !m.roleWithin(role, act) {
-		return actor{}, denied("actor cannot assign a role holding more than they do")
+		return Account{}, fmt.Errorf("%w: the role holds more than the actor", ErrTargetOutranks)
 	}
-	return act, nil
+	return acct, nil
 }
 
-// CreateUser creates a user in an account, with a password (the user is
-// Active) or without one (the user is Invited and the returned Created
-// carries the invitation token). With Disabled set the user starts
-// Disabled. The actor needs PermManageUsers over the account and must hold
-// every permission of the role. Returns ErrDuplicateEmail when a
-// non-removed user has the email.
+// CreateUser creates a user in an account (empty AccountID: the actor's
+// own): with a password or an imported hash (the user is Active), invited
+// (Invite: the user is Invited, an invitation is mailed through the outbox
+// and its token returned once in Created), or Disabled. The actor needs
+// PermManageUsers over the account and must hold every permission of the
+// role. Returns ErrDuplicateEmail when a non-removed user has the email,
+// a *PasswordError (ErrWeakPassword) for a weak password, a *FieldError
+// for any other bad field — an empty password on a create that is neither
+// an invitation nor disabled among them (field "password",
+// ErrInvalidInput), so that a sign-up form posting an empty password never
+// creates an invited user by accident.
 func (m *Manager) CreateUser(ctx context.Context, actorID string, in NewUser) (Created, error) {
 	if in.Role == "" {
 		in.Role = RoleGeneral
 	}
-	act, err := m.authorizeCreate(ctx, actorID, in.AccountID, in.Role)
+	act, err := m.userManager(ctx, actorID)
 	if err != nil {
 		return Created{}, err
 	}
-	u, token, ev, err := m.prepareUser(ctx, act, in)
+	acct, err := m.authorizeCreate(ctx, act, in.AccountID, in.Role)
 	if err != nil {
 		return Created{}, err
 	}
-	if err := m.store.CreateUsers(ctx, []User{u}, []AuditEvent{ev}); err != nil {
+	p, err := m.prepareUser(ctx, act, acct, in, true)
+	if err != nil {
 		return Created{}, err
 	}
-	return Created{User: u.redacted(), InvitationToken: token}, nil
-}
-
-// prepareUser builds a new user with its password hash (when given) and the
-// audit event of its creation.
-func (m *Manager) prepareUser(ctx context.Context, act actor, in NewUser) (User, string, AuditEvent, error) {
-	u, token, err := m.newUser(in, true)
-	if err != nil {
-		return User{}, "", AuditEvent{}, err
+	if err := m.store.CreateUsers(ctx, []UserCreate{p.create}); err != nil {
+		return Created{}, err
 	}
-	action := ActionInvite
-	if in.Password != "" {
-		action = ActionCreate
-		if err := m.policy.Password.Check(in.Password, u.Email); err != nil {
-			return User{}, "", AuditEvent{}, err
-		}
-		if u.PasswordHash, err = m.hasher.hash(ctx, in.Password); err != nil {
-			return User{}, "", AuditEvent{}, err
-		}
-	}
-	ev, err := m.event(u.CreatedAt, act.id(), action, u, diff(User{}, u))
-	return u, token, ev, err
+	m.observe(ctx, p.create.Event)
+	return Created{User: p.create.User.View(), InvitationToken: p.token}, nil
 }
 
 // User returns a user. Users may read themselves; reading anyone else takes
-// PermManageUsers over their account.
+// PermManageUsers over them, and a user outside the actor's reach is
+// ErrNotFound, as an absent one is.
 func (m *Manager) User(ctx context.Context, actorID, userID string) (User, error) {
-	u, err := m.store.User(ctx, userID)
+	u, err := m.readableUser(ctx, actorID, userID)
 	if err != nil {
 		return User{}, err
 	}
-	return m.visible(ctx, actorID, u)
+	return u.View(), nil
 }
 
 // UserByEmail returns the non-removed user with the email, under the same
@@ -320,83 +347,99 @@ func (m *Manager) UserByEmail(ctx context.Context, actorID, email string) (User,
 	if err != nil {
 		return User{}, err
 	}
+	act, err := m.actor(ctx, actorID)
+	if err != nil {
+		return User{}, err
+	}
+	if !act.system && act.user.Email == e {
+		return act.user.View(), nil
+	}
+	if !act.holdsAnywhere(PermManageUsers) {
+		return User{}, fmt.Errorf("%w: the actor does not manage users", ErrPermissionDenied)
+	}
 	u, err := m.store.UserByEmail(ctx, e)
-	if err == nil {
-		u, err = m.visible(ctx, actorID, u)
+	if err != nil {
+		return User{}, err
 	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrPermissionDenied) {
-		return User{}, fmt.Errorf("%w: no user with that email that the actor may see", ErrNotFound)
-	}
-	return u, err
+	return m.User(ctx, act.id(), u.ID)
 }
 
-// visible returns u to the actor when they are u or may manage u.
-func (m *Manager) visible(ctx context.Context, actorID string, u User) (User, error) {
-	if actorID != u.ID {
-		act, err := m.actor(ctx, actorID)
+// Profile holds the fields of a user that may be edited. A nil field is
+// left as it is; a non-nil one replaces the stored value (an empty
+// Locale or Department clears it). Users may edit their own names and
+// locale; Department, and anyone else's profile, take PermManageUsers over
+// the user.
+type Profile struct {
+	FirstName  *string `json:"first_name,omitempty"`
+	LastName   *string `json:"last_name,omitempty"`
+	Locale     *string `json:"locale,omitempty"`
+	Department *string `json:"department,omitempty"`
+}
+
+// UpdateProfile changes a user's names, locale or department and returns
+// the user. A change that changes nothing writes nothing.
+func (m *Manager) UpdateProfile(ctx context.Context, actorID, userID string, p Profile) (User, error) {
+	var next Profile
+	if p.FirstName != nil {
+		v, err := validateName("first_name", *p.FirstName)
 		if err != nil {
 			return User{}, err
 		}
-		if err := m.authorizeOn(ctx, act, u); err != nil {
+		next.FirstName = &v
+	}
+	if p.LastName != nil {
+		v, err := validateName("last_name", *p.LastName)
+		if err != nil {
 			return User{}, err
 		}
+		next.LastName = &v
 	}
-	return u.redacted(), nil
-}
-
-// Profile holds the fields a user or an admin may edit. Empty fields are
-// left as they are.
-type Profile struct {
-	FirstName string
-	LastName  string
-}
-
-// UpdateProfile changes a user's names. Users may edit their own; editing
-// anyone else's takes PermManageUsers over their account.
-func (m *Manager) UpdateProfile(ctx context.Context, actorID, userID string, p Profile) (User, error) {
-	var err error
-	if p.FirstName != "" {
-		if p.FirstName, err = validateName("first_name", p.FirstName); err != nil {
+	if p.Locale != nil {
+		v, err := validateLocale(*p.Locale)
+		if err != nil {
 			return User{}, err
 		}
+		next.Locale = &v
 	}
-	if p.LastName != "" {
-		if p.LastName, err = validateName("last_name", p.LastName); err != nil {
-			return User{}, err
+	self := actorID == userID
+	act, err := m.actor(ctx, actorID)
+	if err != nil {
+		return User{}, err
+	}
+	if !self || p.Department != nil {
+		if !act.holdsAnywhere(PermManageUsers) {
+			return User{}, fmt.Errorf("%w: the actor does not manage users", ErrPermissionDenied)
 		}
 	}
-	var act actor
-	if actorID != userID {
-		if act, err = m.actor(ctx, actorID); err != nil {
-			return User{}, err
-		}
-	}
-	u, err := m.update(ctx, actorID, userID, ActionProfileChange, func(u *User) (bool, error) {
-		if actorID != userID {
-			if err := m.authorizeOn(ctx, act, *u); err != nil {
-				return false, err
+	return m.updateView(ctx, act, userID, ActionProfileChange, func(u *UserRecord, c *change) error {
+		if !self || p.Department != nil {
+			if err := m.authorizeOn(ctx, act, *u, c.groupGrants); err != nil {
+				return err
 			}
 		}
 		if u.Status == StatusRemoved {
-			return false, &TransitionError{Action: ActionProfileChange, From: u.Status}
+			return &TransitionError{Action: ActionProfileChange, From: u.Status}
 		}
-		if actorID == userID && u.Status != StatusActive {
-			return false, statusError(u.Status) // only an Active user acts, on themselves too
+		before := cloneRecord(*u)
+		if next.FirstName != nil {
+			u.FirstName = *next.FirstName
 		}
-		before := *u
-		if p.FirstName != "" {
-			u.FirstName = p.FirstName
+		if next.LastName != nil {
+			u.LastName = *next.LastName
 		}
-		if p.LastName != "" {
-			u.LastName = p.LastName
+		if next.Locale != nil {
+			u.Locale = *next.Locale
 		}
-		if u.FirstName == before.FirstName && u.LastName == before.LastName {
-			return false, errNoChange
+		if p.Department != nil {
+			d, err := m.checkDepartment(ctx, act, u.AccountID, *p.Department)
+			if err != nil {
+				return err
+			}
+			u.Department = d
 		}
-		return false, nil
+		if u.FirstName == before.FirstName && u.LastName == before.LastName && u.Locale == before.Locale && u.Department == before.Department {
+			return errNoChange
+		}
+		return nil
 	})
-	if errors.Is(err, errNoChange) {
-		return m.User(ctx, actorID, userID)
-	}
-	return u.redacted(), err
 }

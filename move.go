@@ -1,0 +1,41 @@
+package usermgmt
+
+import (
+	"context"
+)
+
+// MoveUser moves a user to another account within the actor's reach and
+// returns the user. The actor needs PermManageUsers over the user and over
+// the destination. The user leaves their groups (groups belong to one
+// account) and keeps their department only if the destination has one of
+// that name. Moving the last active admin out of an account is refused
+// (ErrLastAdmin). The move is audited on the user; the user's sessions end.
+func (m *Manager) MoveUser(ctx context.Context, actorID, userID, accountID string) (User, error) {
+	if accountID == "" {
+		return User{}, fieldError(ErrInvalidInput, "account_id", "is required: the account to move the user to")
+	}
+	act, err := m.userManager(ctx, actorID)
+	if err != nil {
+		return User{}, err
+	}
+	dest, err := m.authorizeAccount(ctx, act, accountID, PermManageUsers)
+	if err != nil {
+		return User{}, err
+	}
+	return m.updateView(ctx, act, userID, ActionMove, func(u *UserRecord, c *change) error {
+		if err := m.authorizeOn(ctx, act, *u, c.groupGrants); err != nil {
+			return err
+		}
+		if u.Status == StatusRemoved {
+			return &TransitionError{Action: ActionMove, From: u.Status}
+		}
+		if u.AccountID == dest.ID {
+			return errNoChange
+		}
+		c.keepAdmin = isActiveAdmin(*u)
+		u.AccountID, u.Groups = dest.ID, nil
+		u.Department, _ = dest.department(u.Department) // kept only where the destination has it
+
+		return nil
+	})
+}
