@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/storebench"
 	"github.com/usermgmt/usermgmt/store/memstore"
-	"github.com/usermgmt/usermgmt/store/storebench"
 )
 
 func BenchmarkAuthenticate(b *testing.B) { storebench.Authenticate(b, memstore.New()) }
@@ -31,7 +31,7 @@ func dataset(b *testing.B) (*memstore.Store, storebench.Dataset) {
 
 // sink receives the baseline's users, as a caller would: a lookup returns
 // the user, and the library's does.
-var sink usermgmt.User
+var sink usermgmt.UserRecord
 
 // BenchmarkLookup reads users beside a bare map lookup under a read lock
 // that hands the user back, which is what a hand-written in-memory store
@@ -39,14 +39,14 @@ var sink usermgmt.User
 func BenchmarkLookup(b *testing.B) {
 	s, d := dataset(b)
 	var mu sync.RWMutex
-	byID := make(map[string]usermgmt.User, len(d.Users))
+	byID := make(map[string]usermgmt.UserRecord, len(d.Users))
 	byEmail := make(map[string]string, len(d.Users))
 	for _, u := range d.Users {
 		byID[u.ID], byEmail[u.Email] = u, u.ID
 	}
 	errMissing := errors.New("missing")
 	storebench.Lookup(b, s, d,
-		func(_ context.Context, u usermgmt.User) error {
+		func(_ context.Context, u usermgmt.UserRecord) error {
 			mu.RLock()
 			defer mu.RUnlock()
 			found, ok := byID[u.ID]
@@ -56,7 +56,7 @@ func BenchmarkLookup(b *testing.B) {
 			sink = found
 			return nil
 		},
-		func(_ context.Context, u usermgmt.User) error {
+		func(_ context.Context, u usermgmt.UserRecord) error {
 			mu.RLock()
 			defer mu.RUnlock()
 			found, ok := byID[byEmail[u.Email]]
@@ -89,3 +89,7 @@ var (
 	sweepStore *memstore.Store
 	sweepData  storebench.Dataset
 )
+
+func BenchmarkConcurrentLogins(b *testing.B) { storebench.ConcurrentLogins(b, memstore.New()) }
+
+func BenchmarkCanOn(b *testing.B) { storebench.CanOn(b, memstore.New()) }

@@ -1,14 +1,15 @@
 // Package memstore is an in-memory usermgmt.Store: for tests, demos and
 // single-process applications that can lose their users on restart. One
 // mutex guards everything, so every method is atomic; secondary indexes
-// keep lists, the sweep and lookups from scanning unrelated users.
+// (B-trees from github.com/google/btree) keep lists, the sweep, histories
+// and lookups from scanning unrelated records.
 package memstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,24 +20,38 @@ import (
 
 // Store is an in-memory usermgmt.Store. The zero value is not usable; call New.
 type Store struct {
-	mu       sync.RWMutex
+	mu sync.RWMutex
+
 	accounts map[string]usermgmt.Account
-	users    map[string]usermgmt.User         // by value: one cache miss a lookup, not two
-	byEmail  map[string]string                // email of a non-removed user -> user ID
-	byToken  map[string]string                // invitation token hash -> user ID
-	subtree  map[string]*btree.BTreeG[string] // account ID -> IDs of users in it and beneath it
-	admins   map[string]map[string]struct{}   // account ID -> IDs of its active admins
-	idle     *btree.BTreeG[activity]          // active users, ordered by (LastActiveAt, ID)
-	events   map[string][]usermgmt.AuditEvent
-	eventIDs map[string]struct{}
+	acctTree map[string]*btree.BTreeG[string] // account ID -> IDs of it and the accounts beneath it
+
+	users   map[string]usermgmt.UserRecord
+	byEmail map[string]string                // canonical email of a non-removed user -> user ID
+	byToken map[string]string                // token hash -> user ID
+	subtree map[string]*btree.BTreeG[string] // account ID -> IDs of users in it and beneath it
+	members map[string]*btree.BTreeG[string] // group ID -> IDs of its members
+	admins  map[string]map[string]struct{}   // account ID -> IDs of its active admins
+	active  *btree.BTreeG[timed]             // Active users by (LastActiveAt, ID)
+	locked  *btree.BTreeG[timed]             // Locked users by (LockedAt, ID)
+
+	events     map[string]usermgmt.AuditEvent
+	userEvents map[string]*btree.BTreeG[string] // user ID -> its event IDs
+	acctEvents map[string]*btree.BTreeG[string] // account ID -> IDs of events of it and beneath it
+
+	groups       map[string]usermgmt.Group
+	groupNames   map[string]string                // account ID + "\x00" + NameKey of a live group -> group ID
+	acctGroups   map[string]*btree.BTreeG[string] // account ID -> its group IDs
+	messages     map[string]usermgmt.Message
+	due          *btree.BTreeG[timed] // pending messages by (DueAt, ID)
+	deadMessages *btree.BTreeG[string]
 }
 
-type activity struct {
+type timed struct {
 	at time.Time
 	id string
 }
 
-func (a activity) less(b activity) bool {
+func (a timed) less(b timed) bool {
 	if c := a.at.Compare(b.at); c != 0 {
 		return c < 0
 	}
@@ -47,25 +62,60 @@ func (a activity) less(b activity) bool {
 const btreeDegree = 32
 
 var _ usermgmt.Store = (*Store)(nil)
+var _ usermgmt.Counter = (*Store)(nil)
 
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		accounts: make(map[string]usermgmt.Account),
-		users:    make(map[string]usermgmt.User),
-		byEmail:  make(map[string]string),
-		byToken:  make(map[string]string),
-		subtree:  make(map[string]*btree.BTreeG[string]),
-		idle:     btree.NewG(btreeDegree, activity.less),
-		admins:   make(map[string]map[string]struct{}),
-		events:   make(map[string][]usermgmt.AuditEvent),
-		eventIDs: make(map[string]struct{}),
+		accounts:     make(map[string]usermgmt.Account),
+		acctTree:     make(map[string]*btree.BTreeG[string]),
+		users:        make(map[string]usermgmt.UserRecord),
+		byEmail:      make(map[string]string),
+		byToken:      make(map[string]string),
+		subtree:      make(map[string]*btree.BTreeG[string]),
+		members:      make(map[string]*btree.BTreeG[string]),
+		admins:       make(map[string]map[string]struct{}),
+		active:       btree.NewG(btreeDegree, timed.less),
+		locked:       btree.NewG(btreeDegree, timed.less),
+		events:       make(map[string]usermgmt.AuditEvent),
+		userEvents:   make(map[string]*btree.BTreeG[string]),
+		acctEvents:   make(map[string]*btree.BTreeG[string]),
+		groups:       make(map[string]usermgmt.Group),
+		groupNames:   make(map[string]string),
+		acctGroups:   make(map[string]*btree.BTreeG[string]),
+		messages:     make(map[string]usermgmt.Message),
+		due:          btree.NewG(btreeDegree, timed.less),
+		deadMessages: btree.NewOrderedG[string](btreeDegree),
 	}
 }
 
-func clone(u usermgmt.User) usermgmt.User {
+func ids(m map[string]*btree.BTreeG[string], key string) *btree.BTreeG[string] {
+	t := m[key]
+	if t == nil {
+		t = btree.NewOrderedG[string](btreeDegree)
+		m[key] = t
+	}
+	return t
+}
+
+func clone(u usermgmt.UserRecord) usermgmt.UserRecord {
+	u.Groups = slices.Clone(u.Groups)
 	u.Grants = slices.Clone(u.Grants)
+	u.AttemptLeases = slices.Clone(u.AttemptLeases)
+	u.Tokens = slices.Clone(u.Tokens)
+	u.ResetRequests = slices.Clone(u.ResetRequests)
 	return u
+}
+
+func cloneAccount(a usermgmt.Account) usermgmt.Account {
+	a.Ancestors = slices.Clone(a.Ancestors)
+	a.Departments = slices.Clone(a.Departments)
+	return a
+}
+
+func cloneGroup(g usermgmt.Group) usermgmt.Group {
+	g.Grants = slices.Clone(g.Grants)
+	return g
 }
 
 func cloneEvent(e usermgmt.AuditEvent) usermgmt.AuditEvent {
@@ -73,22 +123,50 @@ func cloneEvent(e usermgmt.AuditEvent) usermgmt.AuditEvent {
 	return e
 }
 
+func cloneMessage(m usermgmt.Message) usermgmt.Message {
+	m.Payload = slices.Clone(m.Payload)
+	return m
+}
+
+func notFound(what string) error { return fmt.Errorf("%w: %s", usermgmt.ErrNotFound, what) }
+
 // CreateAccount implements usermgmt.Store.
-func (s *Store) CreateAccount(ctx context.Context, a usermgmt.Account, first usermgmt.User, ev usermgmt.AuditEvent) error {
+func (s *Store) CreateAccount(ctx context.Context, c usermgmt.AccountCreate) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	a := cloneAccount(c.Account)
 	if _, ok := s.accounts[a.ID]; ok {
-		return fmt.Errorf("%w: account %s", usermgmt.ErrDuplicateID, a.ID)
+		return fmt.Errorf("%w: account", usermgmt.ErrDuplicateID)
 	}
-	a.Ancestors = slices.Clone(a.Ancestors)
+	if a.ParentID != "" {
+		if _, ok := s.accounts[a.ParentID]; !ok {
+			return notFound("parent account")
+		}
+	}
+	if c.AccountEvent.ID != "" {
+		if _, ok := s.events[c.AccountEvent.ID]; ok {
+			return fmt.Errorf("%w: event", usermgmt.ErrDuplicateID)
+		}
+	}
 	s.accounts[a.ID] = a
-	if err := s.createUsers([]usermgmt.User{first}, []usermgmt.AuditEvent{ev}); err != nil {
+	if err := s.checkCreates([]usermgmt.UserCreate{c.Admin}); err != nil {
 		delete(s.accounts, a.ID)
 		return err
 	}
+	if c.AccountEvent.ID != "" && c.AccountEvent.ID == c.Admin.Event.ID {
+		delete(s.accounts, a.ID)
+		return fmt.Errorf("%w: event", usermgmt.ErrDuplicateID)
+	}
+	for _, id := range append(slices.Clone(a.Ancestors), a.ID) {
+		ids(s.acctTree, id).ReplaceOrInsert(a.ID)
+	}
+	if c.AccountEvent.ID != "" {
+		s.appendEvent(c.AccountEvent)
+	}
+	s.writeCreates([]usermgmt.UserCreate{c.Admin})
 	return nil
 }
 
@@ -101,59 +179,124 @@ func (s *Store) Account(ctx context.Context, id string) (usermgmt.Account, error
 	defer s.mu.RUnlock()
 	a, ok := s.accounts[id]
 	if !ok {
-		return usermgmt.Account{}, fmt.Errorf("%w: account %s", usermgmt.ErrNotFound, id)
+		return usermgmt.Account{}, notFound("account")
 	}
-	a.Ancestors = slices.Clone(a.Ancestors)
-	return a, nil
+	return cloneAccount(a), nil
 }
 
-// CreateUsers implements usermgmt.Store.
-func (s *Store) CreateUsers(ctx context.Context, users []usermgmt.User, events []usermgmt.AuditEvent) error {
+// Accounts implements usermgmt.Store from the account-subtree index.
+func (s *Store) Accounts(ctx context.Context, q usermgmt.AccountQuery) ([]usermgmt.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []usermgmt.Account
+	if t := s.acctTree[q.RootID]; t != nil {
+		t.AscendGreaterOrEqual(q.After, func(id string) bool {
+			if id != q.After {
+				out = append(out, cloneAccount(s.accounts[id]))
+			}
+			return len(out) < q.Limit
+		})
+	}
+	return out, nil
+}
+
+// UpdateAccount implements usermgmt.Store.
+func (s *Store) UpdateAccount(ctx context.Context, up usermgmt.AccountUpdate) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.createUsers(users, events)
+	old, ok := s.accounts[up.Account.ID]
+	if !ok {
+		return notFound("account")
+	}
+	if old.Version != up.Account.Version {
+		return fmt.Errorf("%w: account", usermgmt.ErrConflict)
+	}
+	if _, ok := s.events[up.Event.ID]; ok {
+		return fmt.Errorf("%w: event", usermgmt.ErrDuplicateID)
+	}
+	a := cloneAccount(up.Account)
+	a.ParentID, a.Ancestors, a.Version = old.ParentID, old.Ancestors, old.Version+1
+	s.accounts[a.ID] = a
+	s.appendEvent(up.Event)
+	return nil
 }
 
-// createUsers checks the whole batch before writing any of it.
-func (s *Store) createUsers(users []usermgmt.User, events []usermgmt.AuditEvent) error {
-	if len(users) != len(events) {
-		return fmt.Errorf("memstore: %d users but %d events", len(users), len(events))
+// CreateUsers implements usermgmt.Store.
+func (s *Store) CreateUsers(ctx context.Context, cs []usermgmt.UserCreate) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	emails := make(map[string]struct{}, len(users))
-	ids := make(map[string]struct{}, 2*len(users))
-	for i, u := range users {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkCreates(cs); err != nil {
+		return err
+	}
+	s.writeCreates(cs)
+	return nil
+}
+
+// checkCreates checks a whole batch before any of it is written.
+func (s *Store) checkCreates(cs []usermgmt.UserCreate) error {
+	emails := make(map[string]struct{}, len(cs))
+	seen := make(map[string]struct{}, 2*len(cs))
+	fresh := func(kind, id string, taken bool) error {
+		if _, dup := seen[kind+id]; dup || taken {
+			return fmt.Errorf("%w: %s", usermgmt.ErrDuplicateID, kind)
+		}
+		seen[kind+id] = struct{}{}
+		return nil
+	}
+	for _, c := range cs {
+		u := c.User
 		if _, ok := s.accounts[u.AccountID]; !ok {
-			return fmt.Errorf("%w: account %s", usermgmt.ErrNotFound, u.AccountID)
+			return notFound("account")
 		}
 		if u.Status != usermgmt.StatusRemoved {
-			if _, ok := s.byEmail[u.Email]; ok {
-				return fmt.Errorf("%w: %s", usermgmt.ErrDuplicateEmail, u.Email)
-			}
-			if _, ok := emails[u.Email]; ok {
-				return fmt.Errorf("%w: %s", usermgmt.ErrDuplicateEmail, u.Email)
+			_, taken := s.byEmail[u.Email]
+			_, dup := emails[u.Email]
+			if taken || dup {
+				return usermgmt.ErrDuplicateEmail
 			}
 			emails[u.Email] = struct{}{}
 		}
-		for _, id := range []string{u.ID, events[i].ID} {
-			_, user := s.users[id]
-			_, event := s.eventIDs[id]
-			_, batch := ids[id]
-			if user || event || batch {
-				return fmt.Errorf("%w: %s", usermgmt.ErrDuplicateID, id)
+		_, taken := s.users[u.ID]
+		if err := fresh("user", u.ID, taken); err != nil {
+			return err
+		}
+		_, taken = s.events[c.Event.ID]
+		if err := fresh("event", c.Event.ID, taken); err != nil {
+			return err
+		}
+		for _, t := range u.Tokens {
+			_, taken := s.byToken[t.Hash]
+			if err := fresh("token", t.Hash, taken); err != nil {
+				return err
 			}
-			ids[id] = struct{}{}
+		}
+		for _, m := range c.Messages {
+			_, taken := s.messages[m.ID]
+			if err := fresh("message", m.ID, taken); err != nil {
+				return err
+			}
 		}
 	}
-	for i, u := range users {
-		u = clone(u)
-		s.users[u.ID] = u
-		s.index(nil, &u)
-		s.appendEvent(events[i])
-	}
 	return nil
+}
+
+func (s *Store) writeCreates(cs []usermgmt.UserCreate) {
+	for _, c := range cs {
+		u := clone(c.User)
+		s.users[u.ID] = u
+		s.index(&u)
+		s.appendEvent(c.Event)
+		s.addMessages(c.Messages)
+	}
 }
 
 // UpdateUser implements usermgmt.Store.
@@ -163,50 +306,86 @@ func (s *Store) UpdateUser(ctx context.Context, up usermgmt.UserUpdate) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.updateUser(up)
+}
+
+// UpdateUsers implements usermgmt.Store: each update as UpdateUser would.
+func (s *Store) UpdateUsers(ctx context.Context, ups []usermgmt.UserUpdate) ([]error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	errs := make([]error, len(ups))
+	for i, up := range ups {
+		errs[i] = s.updateUser(up)
+	}
+	return errs, nil
+}
+
+func (s *Store) updateUser(up usermgmt.UserUpdate) error {
 	old, ok := s.users[up.User.ID]
 	if !ok {
-		return fmt.Errorf("%w: user %s", usermgmt.ErrNotFound, up.User.ID)
+		return notFound("user")
 	}
 	if old.Version != up.User.Version {
-		return fmt.Errorf("%w: user %s is at version %d, not %d", usermgmt.ErrConflict, old.ID, old.Version, up.User.Version)
+		return fmt.Errorf("%w: user", usermgmt.ErrConflict)
 	}
-	if _, ok := s.eventIDs[up.Event.ID]; ok {
-		return fmt.Errorf("%w: event %s", usermgmt.ErrDuplicateID, up.Event.ID)
+	if _, ok := s.events[up.Event.ID]; ok {
+		return fmt.Errorf("%w: event", usermgmt.ErrDuplicateID)
+	}
+	for _, m := range up.Messages {
+		if _, ok := s.messages[m.ID]; ok {
+			return fmt.Errorf("%w: message", usermgmt.ErrDuplicateID)
+		}
 	}
 	u := clone(up.User)
-	u.Version++
+	if _, ok := s.accounts[u.AccountID]; !ok {
+		return notFound("account")
+	}
+	if u.Status != usermgmt.StatusRemoved {
+		if holder, ok := s.byEmail[u.Email]; ok && holder != u.ID {
+			return usermgmt.ErrDuplicateEmail
+		}
+	}
+	for _, t := range u.Tokens {
+		if holder, ok := s.byToken[t.Hash]; ok && holder != u.ID {
+			return fmt.Errorf("%w: token", usermgmt.ErrDuplicateID)
+		}
+	}
 	if up.KeepAdmin {
-		others := len(s.admins[u.AccountID])
+		others := len(s.admins[old.AccountID])
 		if isActiveAdmin(&old) {
 			others--
 		}
-		if others == 0 && !isActiveAdmin(&u) {
-			return fmt.Errorf("%w: account %s", usermgmt.ErrLastAdmin, u.AccountID)
+		if others == 0 && !(isActiveAdmin(&u) && u.AccountID == old.AccountID) {
+			return fmt.Errorf("%w: account", usermgmt.ErrLastAdmin)
 		}
 	}
+	u.Version = old.Version + 1
 	s.replace(&old, &u)
 	s.appendEvent(up.Event)
+	s.addMessages(up.Messages)
 	return nil
 }
 
-func (s *Store) replace(old, u *usermgmt.User) {
+func (s *Store) replace(old, u *usermgmt.UserRecord) {
 	s.unindex(old)
 	s.users[u.ID] = *u
-	s.index(old, u)
+	s.index(u)
 }
 
-func isActiveAdmin(u *usermgmt.User) bool {
+func isActiveAdmin(u *usermgmt.UserRecord) bool {
 	return u.Role == usermgmt.RoleAdmin && u.Status == usermgmt.StatusActive
 }
 
-// index adds u to the secondary indexes; old, when not nil, is the state
-// u replaces, already unindexed.
-func (s *Store) index(old, u *usermgmt.User) {
+// index adds u to the secondary indexes.
+func (s *Store) index(u *usermgmt.UserRecord) {
 	if u.Status != usermgmt.StatusRemoved {
 		s.byEmail[u.Email] = u.ID
 	}
-	if u.InviteTokenHash != "" {
-		s.byToken[u.InviteTokenHash] = u.ID
+	for _, t := range u.Tokens {
+		s.byToken[t.Hash] = u.ID
 	}
 	if isActiveAdmin(u) {
 		set := s.admins[u.AccountID]
@@ -216,96 +395,171 @@ func (s *Store) index(old, u *usermgmt.User) {
 		}
 		set[u.ID] = struct{}{}
 	}
-	if u.Status == usermgmt.StatusActive {
-		s.idle.ReplaceOrInsert(activity{u.LastActiveAt, u.ID})
+	switch u.Status {
+	case usermgmt.StatusActive:
+		s.active.ReplaceOrInsert(timed{u.LastActiveAt, u.ID})
+	case usermgmt.StatusLocked:
+		s.locked.ReplaceOrInsert(timed{u.LockedAt, u.ID})
 	}
-	if old == nil {
-		acct := s.accounts[u.AccountID]
-		for _, id := range append(slices.Clone(acct.Ancestors), acct.ID) {
-			tree := s.subtree[id]
-			if tree == nil {
-				tree = btree.NewOrderedG[string](btreeDegree)
-				s.subtree[id] = tree
-			}
-			tree.ReplaceOrInsert(u.ID)
+	acct := s.accounts[u.AccountID]
+	for _, id := range append(slices.Clone(acct.Ancestors), acct.ID) {
+		ids(s.subtree, id).ReplaceOrInsert(u.ID)
+	}
+	for _, g := range u.Groups {
+		ids(s.members, g).ReplaceOrInsert(u.ID)
+	}
+}
+
+// unindex removes u from the secondary indexes.
+func (s *Store) unindex(u *usermgmt.UserRecord) {
+	if s.byEmail[u.Email] == u.ID {
+		delete(s.byEmail, u.Email)
+	}
+	for _, t := range u.Tokens {
+		if s.byToken[t.Hash] == u.ID {
+			delete(s.byToken, t.Hash)
+		}
+	}
+	delete(s.admins[u.AccountID], u.ID)
+	switch u.Status {
+	case usermgmt.StatusActive:
+		s.active.Delete(timed{u.LastActiveAt, u.ID})
+	case usermgmt.StatusLocked:
+		s.locked.Delete(timed{u.LockedAt, u.ID})
+	}
+	acct := s.accounts[u.AccountID]
+	for _, id := range append(slices.Clone(acct.Ancestors), acct.ID) {
+		if t := s.subtree[id]; t != nil {
+			t.Delete(u.ID)
+		}
+	}
+	for _, g := range u.Groups {
+		if t := s.members[g]; t != nil {
+			t.Delete(u.ID)
 		}
 	}
 }
 
-// unindex removes u from the indexes that depend on its mutable fields.
-func (s *Store) unindex(u *usermgmt.User) {
-	if s.byEmail[u.Email] == u.ID {
-		delete(s.byEmail, u.Email)
-	}
-	if u.InviteTokenHash != "" {
-		delete(s.byToken, u.InviteTokenHash)
-	}
-	delete(s.admins[u.AccountID], u.ID)
-	if u.Status == usermgmt.StatusActive {
-		s.idle.Delete(activity{u.LastActiveAt, u.ID})
-	}
-}
-
-// appendEvent adds an event to its user's history, kept in ascending ID order.
+// appendEvent files an event by ID, under its user and under its account
+// and every account above it.
 func (s *Store) appendEvent(e usermgmt.AuditEvent) {
-	s.eventIDs[e.ID] = struct{}{}
-	evs := s.events[e.UserID]
-	i, _ := slices.BinarySearchFunc(evs, e.ID, compareEventID)
-	s.events[e.UserID] = slices.Insert(evs, i, cloneEvent(e))
+	s.events[e.ID] = cloneEvent(e)
+	if e.UserID != "" {
+		ids(s.userEvents, e.UserID).ReplaceOrInsert(e.ID)
+	}
+	acct, ok := s.accounts[e.AccountID]
+	if !ok {
+		return
+	}
+	for _, id := range append(slices.Clone(acct.Ancestors), acct.ID) {
+		ids(s.acctEvents, id).ReplaceOrInsert(e.ID)
+	}
 }
 
-func compareEventID(e usermgmt.AuditEvent, id string) int { return strings.Compare(e.ID, id) }
+func (s *Store) addMessages(ms []usermgmt.Message) {
+	for _, m := range ms {
+		m = cloneMessage(m)
+		s.messages[m.ID] = m
+		s.indexMessage(&m)
+	}
+}
 
-func (s *Store) get(ctx context.Context, id string) (usermgmt.User, error) {
+func (s *Store) indexMessage(m *usermgmt.Message) {
+	switch m.State {
+	case usermgmt.MessagePending:
+		s.due.ReplaceOrInsert(timed{m.DueAt, m.ID})
+	case usermgmt.MessageDead:
+		s.deadMessages.ReplaceOrInsert(m.ID)
+	}
+}
+
+func (s *Store) unindexMessage(m *usermgmt.Message) {
+	s.due.Delete(timed{m.DueAt, m.ID})
+	s.deadMessages.Delete(m.ID)
+}
+
+func (s *Store) get(ctx context.Context, id string) (usermgmt.UserRecord, error) {
 	if err := ctx.Err(); err != nil {
-		return usermgmt.User{}, err
+		return usermgmt.UserRecord{}, err
 	}
 	u, ok := s.users[id]
 	if !ok {
-		return usermgmt.User{}, fmt.Errorf("%w: user %s", usermgmt.ErrNotFound, id)
+		return usermgmt.UserRecord{}, notFound("user")
 	}
 	return clone(u), nil
 }
 
 // User implements usermgmt.Store.
-func (s *Store) User(ctx context.Context, id string) (usermgmt.User, error) {
+func (s *Store) User(ctx context.Context, id string) (usermgmt.UserRecord, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.get(ctx, id)
 }
 
 // UserByEmail implements usermgmt.Store.
-func (s *Store) UserByEmail(ctx context.Context, email string) (usermgmt.User, error) {
+func (s *Store) UserByEmail(ctx context.Context, email string) (usermgmt.UserRecord, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	id, ok := s.byEmail[email]
 	if !ok {
-		return usermgmt.User{}, fmt.Errorf("%w: email", usermgmt.ErrNotFound)
+		if err := ctx.Err(); err != nil {
+			return usermgmt.UserRecord{}, err
+		}
+		return usermgmt.UserRecord{}, notFound("user")
 	}
 	return s.get(ctx, id)
 }
 
-// UserByInviteToken implements usermgmt.Store.
-func (s *Store) UserByInviteToken(ctx context.Context, tokenHash string) (usermgmt.User, error) {
+// UserByToken implements usermgmt.Store.
+func (s *Store) UserByToken(ctx context.Context, hash string) (usermgmt.UserRecord, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	id, ok := s.byToken[tokenHash]
+	id, ok := s.byToken[hash]
 	if !ok {
-		return usermgmt.User{}, fmt.Errorf("%w: invitation", usermgmt.ErrNotFound)
+		if err := ctx.Err(); err != nil {
+			return usermgmt.UserRecord{}, err
+		}
+		return usermgmt.UserRecord{}, notFound("token")
 	}
 	return s.get(ctx, id)
 }
 
-// ListUsers implements usermgmt.Store. It walks the account subtree's
-// sorted ID list from q.After, so skipped pages cost nothing.
-func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt.User, error) {
+// UserAccess implements usermgmt.Store.
+func (s *Store) UserAccess(ctx context.Context, id string) (usermgmt.UserRecord, []usermgmt.GroupStamp, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u, err := s.get(ctx, id)
+	if err != nil {
+		return usermgmt.UserRecord{}, nil, err
+	}
+	var stamps []usermgmt.GroupStamp
+	for _, gid := range u.Groups {
+		if g, ok := s.groups[gid]; ok && !g.Deleted {
+			stamps = append(stamps, usermgmt.GroupStamp{ID: g.ID, Version: g.Version})
+		}
+	}
+	return u, stamps, nil
+}
+
+// ListUsers implements usermgmt.Store. It walks the subtree's (or, with
+// q.GroupID, the group's) sorted ID list from q.After, so skipped pages
+// cost nothing.
+func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt.UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []usermgmt.User
-	tree := s.subtree[q.AccountID]
+	var out []usermgmt.UserRecord
+	tree, inSubtree := s.subtree[q.AccountID], func(usermgmt.UserRecord) bool { return true }
+	if q.GroupID != "" {
+		tree = s.members[q.GroupID]
+		root := q.AccountID
+		inSubtree = func(u usermgmt.UserRecord) bool {
+			a := s.accounts[u.AccountID]
+			return a.ID == root || slices.Contains(a.Ancestors, root)
+		}
+	}
 	if tree == nil {
 		return nil, nil
 	}
@@ -313,7 +567,7 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 		if id == q.After {
 			return true
 		}
-		if u := s.users[id]; q.Matches(u) {
+		if u := s.users[id]; q.Matches(u) && inSubtree(u) {
 			out = append(out, clone(u))
 		}
 		return len(out) < q.Limit
@@ -321,17 +575,28 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 	return out, nil
 }
 
-// StaleUsers implements usermgmt.Store from the activity index.
-func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermgmt.User, error) {
+// CountUsers implements usermgmt.Counter by walking the subtree.
+func (s *Store) CountUsers(ctx context.Context, q usermgmt.ListQuery) (int, error) {
+	q.After, q.Limit = "", int(^uint(0)>>1)
+	users, err := s.ListUsers(ctx, q)
+	return len(users), err
+}
+
+// StaleUsers implements usermgmt.Store from the activity and lock indexes.
+func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermgmt.UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	after := activity{q.AfterActive, q.AfterID}
-	var out []usermgmt.User
-	s.idle.AscendGreaterOrEqual(after, func(a activity) bool {
-		if !a.at.Before(q.ActiveBefore) {
+	index := s.active
+	if q.Status == usermgmt.StatusLocked {
+		index = s.locked
+	}
+	after := timed{q.AfterTime, q.AfterID}
+	var out []usermgmt.UserRecord
+	index.AscendGreaterOrEqual(after, func(a timed) bool {
+		if !a.at.Before(q.Before) {
 			return false
 		}
 		if a != after {
@@ -343,65 +608,368 @@ func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermg
 }
 
 // ReserveAttempt implements usermgmt.Store.
-func (s *Store) ReserveAttempt(ctx context.Context, userID string, limit int) (usermgmt.User, bool, error) {
+func (s *Store) ReserveAttempt(ctx context.Context, r usermgmt.AttemptReservation) (usermgmt.UserRecord, usermgmt.ReserveResult, error) {
 	if err := ctx.Err(); err != nil {
-		return usermgmt.User{}, false, err
+		return usermgmt.UserRecord{}, 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, ok := s.users[userID]
+	u, ok := s.users[r.UserID]
 	if !ok {
-		return usermgmt.User{}, false, fmt.Errorf("%w: user %s", usermgmt.ErrNotFound, userID)
+		return usermgmt.UserRecord{}, 0, notFound("user")
 	}
-	if u.Status != usermgmt.StatusActive || u.FailedAttempts >= limit {
-		return clone(u), false, nil
+	u = clone(u)
+	live := slices.DeleteFunc(u.AttemptLeases, func(l usermgmt.AttemptLease) bool { return !r.Now.Before(l.Until) })
+	changed := len(live) != len(u.AttemptLeases)
+	u.AttemptLeases = live
+	res := usermgmt.ReserveOK
+	switch {
+	case u.Status != usermgmt.StatusActive || u.FailedAttempts >= r.Limit:
+		res = usermgmt.ReserveRefused
+	case u.FailedAttempts+len(u.AttemptLeases) >= r.Limit:
+		res = usermgmt.ReserveFull
+	default:
+		u.AttemptLeases = append(u.AttemptLeases, r.Lease)
+		changed = true
 	}
-	u.FailedAttempts++
-	u.Version++
-	s.users[userID] = u // the count and version are in no index
-	return clone(u), true, nil
+	if changed {
+		u.Version++
+		s.users[u.ID] = u // leases and version are in no index
+	}
+	return clone(u), res, nil
 }
 
-// RecordLogin implements usermgmt.Store.
-func (s *Store) RecordLogin(ctx context.Context, l usermgmt.Login) (usermgmt.User, bool, error) {
+// FinishAttempt implements usermgmt.Store.
+func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (usermgmt.UserRecord, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return usermgmt.User{}, false, err
+		return usermgmt.UserRecord{}, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.users[l.UserID]
+	old, ok := s.users[o.UserID]
 	if !ok {
-		return usermgmt.User{}, false, fmt.Errorf("%w: user %s", usermgmt.ErrNotFound, l.UserID)
-	}
-	if old.Status != usermgmt.StatusActive || old.PasswordHash != l.VerifiedHash {
-		return clone(old), false, nil
+		return usermgmt.UserRecord{}, false, notFound("user")
 	}
 	u := clone(old)
-	u.FailedAttempts = 0
-	u.LastLoginAt, u.LastActiveAt = l.At, l.At
-	if l.NewHash != "" {
-		u.PasswordHash = l.NewHash
+	held := len(u.AttemptLeases)
+	u.AttemptLeases = slices.DeleteFunc(u.AttemptLeases, func(l usermgmt.AttemptLease) bool { return l.ID == o.LeaseID })
+	released := len(u.AttemptLeases) != held
+	recorded := false
+	var evs []usermgmt.AuditEvent
+	var msgs []usermgmt.Message
+	switch {
+	case u.Status != usermgmt.StatusActive:
+	case o.Success:
+		if u.PasswordVersion == o.PasswordVersion {
+			u.FailedAttempts = 0
+			u.LastLoginAt, u.LastActiveAt = o.At, o.At
+			if o.NewHash != "" && u.PasswordHash == o.VerifiedHash {
+				u.PasswordHash = o.NewHash
+			}
+			recorded = true
+			evs = append(evs, o.LoginEvent)
+		}
+	default:
+		u.FailedAttempts++
+		recorded = true
+		evs = append(evs, o.FailureEvent)
+		if u.FailedAttempts >= o.Limit {
+			u.Status, u.LockedAt = usermgmt.StatusLocked, o.At
+			u.SessionVersion++
+			evs = append(evs, o.LockEvent)
+			msgs = o.LockMessages
+		}
 	}
-	u.Version++
-	s.replace(&old, &u)
-	return clone(u), true, nil
+	for _, ev := range evs {
+		if _, ok := s.events[ev.ID]; ok && ev.ID != "" {
+			return usermgmt.UserRecord{}, false, fmt.Errorf("%w: event", usermgmt.ErrDuplicateID)
+		}
+	}
+	for _, m := range msgs {
+		if _, ok := s.messages[m.ID]; ok {
+			return usermgmt.UserRecord{}, false, fmt.Errorf("%w: message", usermgmt.ErrDuplicateID)
+		}
+	}
+	if recorded || released {
+		u.Version++
+		s.replace(&old, &u)
+	}
+	for _, ev := range evs {
+		if ev.ID != "" {
+			s.appendEvent(ev)
+		}
+	}
+	s.addMessages(msgs)
+	return clone(u), recorded, nil
 }
 
-// History implements usermgmt.Store.
+// RecordActivity implements usermgmt.Store.
+func (s *Store) RecordActivity(ctx context.Context, a usermgmt.ActivityUpdate) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.users[a.UserID]
+	if !ok {
+		return false, notFound("user")
+	}
+	if old.Status != usermgmt.StatusActive || !old.LastActiveAt.Before(a.IfBefore) {
+		return false, nil
+	}
+	u := clone(old)
+	u.LastActiveAt = a.At
+	u.Version++
+	s.replace(&old, &u)
+	return true, nil
+}
+
+// History implements usermgmt.Store, walking the user's or the account
+// subtree's event IDs downwards from q.Before.
 func (s *Store) History(ctx context.Context, q usermgmt.HistoryQuery) ([]usermgmt.AuditEvent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	evs := s.events[q.UserID] // ascending ID
-	end := len(evs)
-	if q.Before != "" {
-		end, _ = slices.BinarySearchFunc(evs, q.Before, compareEventID)
+	tree := s.acctEvents[q.AccountID]
+	if q.UserID != "" {
+		tree = s.userEvents[q.UserID]
+	}
+	if tree == nil {
+		return nil, nil
 	}
 	var out []usermgmt.AuditEvent
-	for i := end - 1; i >= 0 && len(out) < q.Limit; i-- {
-		out = append(out, cloneEvent(evs[i]))
+	visit := func(id string) bool {
+		if ev := s.events[id]; q.Matches(ev) {
+			out = append(out, cloneEvent(ev))
+		}
+		return len(out) < q.Limit
+	}
+	if q.Before == "" {
+		tree.Descend(visit)
+	} else {
+		tree.DescendLessOrEqual(q.Before, func(id string) bool { return id == q.Before || visit(id) })
 	}
 	return out, nil
+}
+
+// CreateGroup implements usermgmt.Store.
+func (s *Store) CreateGroup(ctx context.Context, g usermgmt.Group, ev usermgmt.AuditEvent) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.accounts[g.AccountID]; !ok {
+		return notFound("account")
+	}
+	if _, ok := s.groups[g.ID]; ok {
+		return fmt.Errorf("%w: group", usermgmt.ErrDuplicateID)
+	}
+	if _, ok := s.events[ev.ID]; ok {
+		return fmt.Errorf("%w: event", usermgmt.ErrDuplicateID)
+	}
+	key := g.AccountID + "\x00" + g.NameKey
+	if _, ok := s.groupNames[key]; ok && !g.Deleted {
+		return usermgmt.ErrDuplicateName
+	}
+	g = cloneGroup(g)
+	s.groups[g.ID] = g
+	if !g.Deleted {
+		s.groupNames[key] = g.ID
+	}
+	ids(s.acctGroups, g.AccountID).ReplaceOrInsert(g.ID)
+	s.appendEvent(ev)
+	return nil
+}
+
+// UpdateGroup implements usermgmt.Store.
+func (s *Store) UpdateGroup(ctx context.Context, up usermgmt.GroupUpdate) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.groups[up.Group.ID]
+	if !ok {
+		return notFound("group")
+	}
+	if old.Version != up.Group.Version {
+		return fmt.Errorf("%w: group", usermgmt.ErrConflict)
+	}
+	if _, ok := s.events[up.Event.ID]; ok {
+		return fmt.Errorf("%w: event", usermgmt.ErrDuplicateID)
+	}
+	g := cloneGroup(up.Group)
+	g.AccountID = old.AccountID
+	key := g.AccountID + "\x00" + g.NameKey
+	if holder, ok := s.groupNames[key]; ok && holder != g.ID && !g.Deleted {
+		return usermgmt.ErrDuplicateName
+	}
+	if oldKey := old.AccountID + "\x00" + old.NameKey; s.groupNames[oldKey] == g.ID {
+		delete(s.groupNames, oldKey)
+	}
+	if !g.Deleted {
+		s.groupNames[key] = g.ID
+	}
+	g.Version = old.Version + 1
+	s.groups[g.ID] = g
+	s.appendEvent(up.Event)
+	return nil
+}
+
+// Groups implements usermgmt.Store.
+func (s *Store) Groups(ctx context.Context, idList []string) ([]usermgmt.Group, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []usermgmt.Group
+	for _, id := range idList {
+		if g, ok := s.groups[id]; ok {
+			out = append(out, cloneGroup(g))
+		}
+	}
+	return out, nil
+}
+
+// ListGroups implements usermgmt.Store.
+func (s *Store) ListGroups(ctx context.Context, q usermgmt.GroupQuery) ([]usermgmt.Group, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []usermgmt.Group
+	if t := s.acctGroups[q.AccountID]; t != nil {
+		t.AscendGreaterOrEqual(q.After, func(id string) bool {
+			if g := s.groups[id]; id != q.After && (q.Deleted || !g.Deleted) {
+				out = append(out, cloneGroup(g))
+			}
+			return len(out) < q.Limit
+		})
+	}
+	return out, nil
+}
+
+// ClaimMessages implements usermgmt.Store from the index of pending
+// messages by due time.
+func (s *Store) ClaimMessages(ctx context.Context, c usermgmt.MessageClaim) ([]usermgmt.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var claim []string
+	s.due.Ascend(func(t timed) bool {
+		if t.at.After(c.Now) {
+			return false
+		}
+		if m := s.messages[t.id]; !m.LeaseUntil.After(c.Now) {
+			claim = append(claim, t.id)
+		}
+		return len(claim) < c.Limit
+	})
+	out := make([]usermgmt.Message, 0, len(claim))
+	for _, id := range claim {
+		m := s.messages[id]
+		m.LeaseOwner, m.LeaseUntil = c.Owner, c.LeaseUntil
+		m.Attempts++
+		s.messages[id] = m
+		out = append(out, cloneMessage(m))
+	}
+	return out, nil
+}
+
+// FinishMessage implements usermgmt.Store.
+func (s *Store) FinishMessage(ctx context.Context, r usermgmt.MessageResult) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.messages[r.ID]
+	if !ok {
+		return notFound("message")
+	}
+	if m.State != usermgmt.MessagePending || m.LeaseOwner != r.Owner || !m.LeaseUntil.After(r.At) {
+		return fmt.Errorf("%w: message lease", usermgmt.ErrConflict)
+	}
+	s.unindexMessage(&m)
+	switch r.State {
+	case usermgmt.MessageSent:
+		delete(s.messages, r.ID)
+		return nil
+	case usermgmt.MessageDead:
+		m.State, m.DeadAt = usermgmt.MessageDead, r.At
+	default:
+		m.DueAt = r.DueAt
+	}
+	m.LastError, m.LeaseOwner, m.LeaseUntil = r.Error, "", time.Time{}
+	s.messages[r.ID] = m
+	s.indexMessage(&m)
+	return nil
+}
+
+// Messages implements usermgmt.Store.
+func (s *Store) Messages(ctx context.Context, q usermgmt.MessageQuery) ([]usermgmt.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []usermgmt.Message
+	if q.State == usermgmt.MessageDead {
+		s.deadMessages.AscendGreaterOrEqual(q.After, func(id string) bool {
+			if id != q.After {
+				out = append(out, cloneMessage(s.messages[id]))
+			}
+			return len(out) < q.Limit
+		})
+		return out, nil
+	}
+	for _, m := range s.messages {
+		if m.State == q.State && m.ID > q.After {
+			out = append(out, cloneMessage(m))
+		}
+	}
+	slices.SortFunc(out, func(a, b usermgmt.Message) int { return cmp.Compare(a.ID, b.ID) })
+	return out[:min(len(out), q.Limit)], nil
+}
+
+// Message implements usermgmt.Store.
+func (s *Store) Message(ctx context.Context, id string) (usermgmt.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return usermgmt.Message{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, ok := s.messages[id]
+	if !ok {
+		return usermgmt.Message{}, notFound("message")
+	}
+	return cloneMessage(m), nil
+}
+
+// RequeueMessage implements usermgmt.Store.
+func (s *Store) RequeueMessage(ctx context.Context, id string, dueAt time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.messages[id]
+	if !ok {
+		return notFound("message")
+	}
+	if m.State != usermgmt.MessageDead {
+		return fmt.Errorf("%w: message is not dead", usermgmt.ErrConflict)
+	}
+	s.unindexMessage(&m)
+	m.State, m.DueAt, m.Attempts, m.DeadAt = usermgmt.MessagePending, dueAt, 0, time.Time{}
+	s.messages[id] = m
+	s.indexMessage(&m)
+	return nil
 }
