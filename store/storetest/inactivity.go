@@ -9,12 +9,14 @@ import (
 )
 
 var inactivityTests = map[string]func(*testing.T, *suite){
-	"ThreeCalendarMonthsAtLogin": testInactiveAtLogin,
-	"MonthEndBoundary":           testMonthEnd,
-	"SweepMovesOnlyIdleUsers":    testSweep,
-	"SweepAtScale":               testSweepAtScale,
-	"ReactivateStartsAfresh":     testReactivate,
-	"SweepWhileIdleUsersLogIn":   testSweepWhileLogins,
+	"ThreeCalendarMonthsAtLogin":  testInactiveAtLogin,
+	"MonthEndBoundary":            testMonthEnd,
+	"SweepMovesOnlyIdleUsers":     testSweep,
+	"SweepAtScale":                testSweepAtScale,
+	"ReactivateStartsAfresh":      testReactivate,
+	"SweepWhileIdleUsersLogIn":    testSweepWhileLogins,
+	"TouchKeepsASessionUserAlive": testTouch,
+	"SessionValidEndsSessions":    testSessionValid,
 }
 
 // testSweepWhileLogins sweeps on one handle while idle users log in on
@@ -86,17 +88,17 @@ func testMonthEnd(t *testing.T, su *suite) {
 	e.clock.Set(time.Date(2027, time.March, 1, 12, 0, 0, 0, time.UTC)) // 1 March: not yet three months
 	n, err := e.m.Sweep(e.ctx)
 	ok(t, err)
-	eq(t, "moved on 1 March", n, 0)
+	eq(t, "moved on 1 March", n.Inactive, 0)
 	e.clock.Set(deadline.Add(-time.Nanosecond))
 	n, err = e.m.Sweep(e.ctx)
 	ok(t, err)
-	eq(t, "moved a nanosecond early", n, 0)
+	eq(t, "moved a nanosecond early", n.Inactive, 0)
 	_, err = e.m.Authenticate(e.ctx, early.Email, Password)
 	ok(t, err)
 	e.clock.Set(deadline)
 	n, err = e.m.Sweep(e.ctx)
 	ok(t, err)
-	eq(t, "moved at the deadline", n, 1)
+	eq(t, "moved at the deadline", n.Inactive, 1)
 	eq(t, "late status", e.get(late.ID).Status, usermgmt.StatusInactive)
 	eq(t, "early status", e.get(early.ID).Status, usermgmt.StatusActive)
 }
@@ -120,7 +122,7 @@ func testSweep(t *testing.T, su *suite) {
 	e.clock.Set(start.AddDate(0, 3, 0))
 	n, err := e.m.Sweep(e.ctx)
 	ok(t, err)
-	eq(t, "moved", n, 3)
+	eq(t, "moved", n.Inactive, 3)
 	for _, u := range idle {
 		eq(t, u.Email, e.get(u.ID).Status, usermgmt.StatusInactive)
 	}
@@ -130,7 +132,7 @@ func testSweep(t *testing.T, su *suite) {
 	eq(t, "banned user", e.get(banned.ID).Status, usermgmt.StatusBanned)
 	n, err = e.m.Sweep(e.ctx)
 	ok(t, err)
-	eq(t, "moved by a second sweep", n, 0)
+	eq(t, "moved by a second sweep", n.Inactive, 0)
 }
 
 // testSweepAtScale sweeps more users than one store page, with 10 % idle.
@@ -140,14 +142,17 @@ func testSweepAtScale(t *testing.T, su *suite) {
 	if su.short {
 		total = 300
 	}
-	staleCount := 0
+	staleCount, batchFirst := 0, ""
 	for i := 0; i < total; i += 100 {
-		batch := make([]usermgmt.User, 0, 100)
+		batch := make([]usermgmt.UserRecord, 0, 100)
 		for j := i; j < i+100; j++ {
 			u := e.rawUser(e.root.ID, email("scale", j))
 			if j%10 == 0 {
 				u.LastActiveAt = start.AddDate(0, -4, 0).Add(time.Duration(j) * time.Second)
 				staleCount++
+				if batchFirst == "" {
+					batchFirst = u.ID
+				}
 			}
 			batch = append(batch, u)
 		}
@@ -155,7 +160,8 @@ func testSweepAtScale(t *testing.T, su *suite) {
 	}
 	n, err := e.m.Sweep(e.ctx)
 	ok(t, err)
-	eq(t, "moved", n, staleCount)
+	eq(t, "moved", n.Inactive, staleCount)
+	eq(t, "events of a swept user", e.actions(batchFirst), "create,inactive")
 	page, err := e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Statuses: []usermgmt.Status{usermgmt.StatusInactive}, Limit: 1000})
 	ok(t, err)
 	eq(t, "inactive users listed", len(page.Items), staleCount)
@@ -177,15 +183,78 @@ func testReactivate(t *testing.T, su *suite) {
 	eq(t, "status", got.Status, usermgmt.StatusActive)
 	n, err := e.m.Sweep(e.ctx) // not swept again at once
 	ok(t, err)
-	eq(t, "moved after reactivation", n, 0)
+	eq(t, "moved after reactivation", n.Inactive, 0)
 	_, err = e.m.Authenticate(e.ctx, u.Email, Password)
 	ok(t, err)
 }
 
-// login authenticates u with Password, restarting their inactivity clock.
-func (e *env) login(u usermgmt.User) {
-	e.t.Helper()
-	if _, err := e.m.Authenticate(e.ctx, u.Email, Password); err != nil {
-		e.t.Fatalf("login %s: %v", u.Email, err)
+// testTouch: a user who works every day in one long session, never
+// logging in again, is not swept to Inactive; Touch writes at most once an
+// interval.
+func testTouch(t *testing.T, su *suite) {
+	e := su.env(t)
+	u := e.user(e.root.ID, "long-session@example.com", usermgmt.RoleGeneral)
+	idle := e.user(e.root.ID, "gone-home@example.com", usermgmt.RoleGeneral)
+	v := e.get(u.ID).Version
+	ok(t, e.m.Touch(e.ctx, u.ID))
+	eq(t, "version after a touch within the interval", e.get(u.ID).Version, v)
+	for day := 1; day <= 120; day++ {
+		e.clock.Set(start.AddDate(0, 0, day))
+		ok(t, e.m.Touch(e.ctx, u.ID))
+		ok(t, e.m.Touch(e.ctx, u.ID)) // the second one in the same hour costs no write
 	}
+	eq(t, "writes for 120 days of touches", e.get(u.ID).Version-v, int64(120))
+	sameTime(t, "last activity", e.get(u.ID).LastActiveAt, e.clock.Now())
+	res, err := e.m.Sweep(e.ctx)
+	ok(t, err)
+	eq(t, "moved", res.Inactive, 2) // the idle user and the root admin
+	eq(t, "status of the session user", e.get(u.ID).Status, usermgmt.StatusActive)
+	eq(t, "status of the idle user", e.get(idle.ID).Status, usermgmt.StatusInactive)
+	eq(t, "events of touches", len(e.history(u.ID)), 1)
+	isErr(t, e.m.Touch(e.ctx, idle.ID), usermgmt.ErrInactive)
+	isErr(t, e.m.Touch(e.ctx, newID()), usermgmt.ErrNotFound)
+	// An idle user touched before the sweep finds them is moved, not revived.
+	w := e.user(e.root.ID, "idle-toucher@example.com", usermgmt.RoleGeneral)
+	e.clock.Set(e.clock.Now().AddDate(0, 3, 1))
+	isErr(t, e.m.Touch(e.ctx, w.ID), usermgmt.ErrInactive)
+	eq(t, "status of the idle toucher", e.get(w.ID).Status, usermgmt.StatusInactive)
+}
+
+func testSessionValid(t *testing.T, su *suite) {
+	e := su.env(t)
+	u := e.user(e.root.ID, "session@example.com", usermgmt.RoleGeneral)
+	check := func(what string, version int64, want bool) {
+		t.Helper()
+		got, err := e.m.SessionValid(e.ctx, u.ID, version)
+		ok(t, err)
+		eq(t, what, got, want)
+	}
+	v := u.SessionVersion
+	check("a fresh session", v, true)
+	_, err := e.m.UpdateProfile(e.ctx, u.ID, u.ID, usermgmt.Profile{FirstName: ptr("Renamed")})
+	ok(t, err)
+	check("after a profile change", v, true)
+	for _, step := range []struct {
+		name string
+		do   func() error
+	}{
+		{"password set", func() error {
+			_, err := e.m.SetPassword(e.ctx, e.admin.ID, u.ID, "a fresh admin-set passphrase")
+			return err
+		}},
+		{"role change", func() error { _, err := e.m.ChangeRole(e.ctx, e.admin.ID, u.ID, usermgmt.RoleAdmin); return err }},
+		{"ban", func() error { _, err := e.m.Ban(e.ctx, e.admin.ID, u.ID); return err }},
+	} {
+		ok(t, step.do())
+		check("the old session after a "+step.name, v, false)
+		v = e.get(u.ID).SessionVersion
+		if step.name != "ban" {
+			check("a session started after a "+step.name, v, true)
+		}
+	}
+	check("a banned user's current version", v, false)
+	got, err := e.m.SessionValid(e.ctx, newID(), 1)
+	ok(t, err)
+	eq(t, "an unknown user's session", got, false)
+	_ = time.Second
 }

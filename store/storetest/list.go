@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -14,15 +15,16 @@ var listTests = map[string]func(*testing.T, *suite){
 	"KeysetPagesWithoutGapsOrDuplicates": testPagination,
 	"SearchAndFilters":                   testSearchAndFilters,
 	"BadCursorAndLimit":                  testBadCursor,
+	"EmptyPageEncodesAsEmptyList":        testEmptyPageJSON,
 }
 
 func (e *env) inviteMany(accountID, prefix string, n int) []string {
 	e.t.Helper()
-	emails := make([]string, n)
-	for i := range emails {
-		emails[i] = email(prefix, i)
+	rows := make([]usermgmt.NewUser, n)
+	for i := range rows {
+		rows[i] = usermgmt.NewUser{Email: email(prefix, i)}
 	}
-	res, err := e.m.InviteUsers(e.ctx, e.admin.ID, usermgmt.BulkInvite{AccountID: accountID, Emails: emails})
+	res, err := e.m.InviteUsers(e.ctx, e.admin.ID, usermgmt.BulkInvite{AccountID: accountID, Rows: rows})
 	ok(e.t, err)
 	ids := make([]string, n)
 	for i, r := range res {
@@ -51,11 +53,11 @@ func testPagination(t *testing.T, su *suite) {
 	go func() { // concurrent writers: new users and changes to listed ones
 		defer wg.Done()
 		for i := 0; ctx.Err() == nil && i < 200; i++ {
-			_, err := e.m.CreateUser(ctx, e.admin.ID, usermgmt.NewUser{AccountID: e.root.ID, Email: email("during", i), FirstName: "D", LastName: "W"})
+			_, err := e.m.CreateUser(ctx, e.admin.ID, usermgmt.NewUser{AccountID: e.root.ID, Email: email("during", i), FirstName: "D", LastName: "W", Invite: true})
 			if err != nil && ctx.Err() == nil {
 				t.Errorf("concurrent create: %v", err)
 			}
-			_, _ = e.m.UpdateProfile(ctx, e.admin.ID, want[(i*37)%len(want)], usermgmt.Profile{FirstName: fmt.Sprint("Renamed", i)})
+			_, _ = e.m.UpdateProfile(ctx, e.admin.ID, want[(i*37)%len(want)], usermgmt.Profile{FirstName: ptr(fmt.Sprint("Renamed", i))})
 		}
 	}()
 	seen := map[string]int{}
@@ -139,7 +141,7 @@ func testSearchAndFilters(t *testing.T, su *suite) {
 	spans, err := e.store.ListUsers(e.ctx, usermgmt.ListQuery{AccountID: e.root.ID, Search: "blacksmith\njones", Limit: 10})
 	ok(t, err)
 	eq(t, "users matched across two fields", len(spans), 0)
-	want(names(usermgmt.UserQuery{Search: "EXAMPLE.com"}), e.get(e.admin.ID), smithA, smithB, smithC, other)
+	want(names(usermgmt.UserQuery{Search: "EXAMPLE.com"}), e.admin, smithA, smithB, smithC, other)
 
 	_, err = e.m.Ban(e.ctx, e.admin.ID, smithB.ID)
 	ok(t, err)
@@ -149,11 +151,33 @@ func testSearchAndFilters(t *testing.T, su *suite) {
 	want(names(usermgmt.UserQuery{Search: "smith", Statuses: []usermgmt.Status{usermgmt.StatusBanned}}), smithB)
 	want(names(usermgmt.UserQuery{Search: "smith", IncludeRemoved: true}), smithA, smithB, smithC)
 	want(names(usermgmt.UserQuery{Statuses: []usermgmt.Status{usermgmt.StatusRemoved}}), smithC)
-	page, err := e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Search: "anna"})
+	page, err := e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Search: "anna", Total: true})
 	ok(t, err)
-	if page.Items[0].PasswordHash != "" {
-		t.Fatal("ListUsers returned a password hash")
+	eq(t, "password set", page.Items[0].PasswordSet, true)
+	if page.Total != nil {
+		eq(t, "total", *page.Total, 1)
 	}
+	_, err = e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Roles: []string{"no_such_role"}})
+	isErr(t, err, usermgmt.ErrUnknownRole)
+}
+
+func testEmptyPageJSON(t *testing.T, su *suite) {
+	e := su.env(t)
+	page, err := e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Search: "nobody-at-all"})
+	ok(t, err)
+	b, err := json.Marshal(page)
+	ok(t, err)
+	eq(t, "empty page", string(b), `{"items":[]}`)
+	h, err := e.m.History(e.ctx, e.admin.ID, usermgmt.AuditQuery{UserID: e.admin.ID, Actions: []usermgmt.Action{usermgmt.ActionBan}})
+	ok(t, err)
+	b, err = json.Marshal(h)
+	ok(t, err)
+	eq(t, "empty history", string(b), `{"items":[]}`)
+	inv, err := e.m.PendingInvitations(e.ctx, e.admin.ID, usermgmt.InvitationQuery{})
+	ok(t, err)
+	b, err = json.Marshal(inv)
+	ok(t, err)
+	eq(t, "no pending invitations", string(b), `{"items":[]}`)
 }
 
 func testBadCursor(t *testing.T, su *suite) {
@@ -170,6 +194,8 @@ func testBadCursor(t *testing.T, su *suite) {
 		_, err = e.m.ListUsers(e.ctx, e.admin.ID, usermgmt.UserQuery{Search: term})
 		isErr(t, err, usermgmt.ErrInvalidInput)
 	}
-	_, err = e.m.History(e.ctx, e.admin.ID, e.admin.ID, "bad cursor", 0)
+	_, err = e.m.History(e.ctx, e.admin.ID, usermgmt.AuditQuery{UserID: e.admin.ID, Cursor: "bad cursor"})
 	isErr(t, err, usermgmt.ErrInvalidCursor)
+	_, err = e.m.AccountHistory(e.ctx, e.admin.ID, usermgmt.AuditQuery{Limit: 1001})
+	isErr(t, err, usermgmt.ErrInvalidInput)
 }

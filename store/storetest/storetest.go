@@ -7,11 +7,14 @@
 //
 // newStore returns a fresh, isolated, empty store for each subtest and
 // arranges its cleanup with t.Cleanup. The suite checks the Store contract
-// directly (round trips, versions, atomicity of a change and its audit
-// event, keyset pagination, context cancellation) and the Manager's rules
-// over the store (lockout, invitations, inactivity, permissions, audit),
-// with real concurrency: many goroutines on several Managers, each Manager
-// on its own store handle when Reopen is given. It uses only the standard
+// directly (round trips, versions, atomicity of a change with its audit
+// event and messages, indexes following every change, keyset pagination,
+// attempt reservations and leases, outbox claims, context cancellation,
+// clean error texts) and the Manager's rules over the store (lockout,
+// invitations, password reset, email changes, inactivity, permissions,
+// groups, departments, audit), with real concurrency: many goroutines on
+// several Managers, each Manager on its own store handle when Reopen is
+// given. Subtests are named by behaviour. It uses only the standard
 // testing package.
 package storetest
 
@@ -21,11 +24,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/fixture"
 )
 
 // Option configures Run.
@@ -60,13 +64,18 @@ func Run(t *testing.T, newStore func(t *testing.T) usermgmt.Store, opts ...Optio
 		tests map[string]func(*testing.T, *suite)
 	}{
 		{"Store", storeTests},
+		{"Outbox", outboxTests},
 		{"Concurrency", concurrencyTests},
 		{"Lockout", lockoutTests},
 		{"Invitation", invitationTests},
+		{"Reset", resetTests},
+		{"Email", emailTests},
 		{"Inactivity", inactivityTests},
 		{"Permission", permissionTests},
+		{"Group", groupTests},
 		{"List", listTests},
 		{"Audit", auditTests},
+		{"Errors", errorTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -79,16 +88,13 @@ func Run(t *testing.T, newStore func(t *testing.T) usermgmt.Store, opts ...Optio
 }
 
 // Password is the password the suite gives users; it meets the default policy.
-const Password = "correct horse battery staple"
+const Password = fixture.Password
 
 // start is the fake clock's starting time.
-var start = time.Date(2026, time.January, 15, 10, 0, 0, 0, time.UTC)
+var start = fixture.Start
 
-// fastHash keeps the suite quick: real argon2id, tiny cost.
-var fastHash = usermgmt.HashParams{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-
-// env is one fresh store with a Manager, a fake clock and a top-level
-// account whose admin has Password.
+// env is one fresh store with a Manager (outbox on), a fake clock and a
+// top-level account whose admin has Password.
 type env struct {
 	t     *testing.T
 	su    *suite
@@ -116,14 +122,17 @@ func (su *suite) envAt(t *testing.T, t0 time.Time, opts ...usermgmt.Option) *env
 	return e
 }
 
-// manager returns a Manager on store s with the env's clock.
+// manager returns a Manager on store s with the env's clock, cheap hashes
+// and the outbox on.
 func (e *env) manager(s usermgmt.Store, opts ...usermgmt.Option) *usermgmt.Manager {
 	e.t.Helper()
-	all := append([]usermgmt.Option{usermgmt.WithClock(e.clock), usermgmt.WithHashParams(fastHash)}, opts...)
+	all := append([]usermgmt.Option{usermgmt.WithClock(e.clock), usermgmt.WithHashParams(fixture.FastHash),
+		usermgmt.WithOutboxKeys(fixture.OutboxKey)}, opts...)
 	m, err := usermgmt.New(s, all...)
 	if err != nil {
 		e.t.Fatalf("usermgmt.New: %v", err)
 	}
+	e.t.Cleanup(func() { _ = m.Close() })
 	return m
 }
 
@@ -166,22 +175,22 @@ func (e *env) user(accountID, email, role string) usermgmt.User {
 func (e *env) invite(accountID, email string) (usermgmt.User, string) {
 	e.t.Helper()
 	c, err := e.m.CreateUser(e.ctx, e.admin.ID, usermgmt.NewUser{AccountID: accountID, Email: email,
-		FirstName: "Ivy", LastName: "Invitee"})
+		FirstName: "Ivy", LastName: "Invitee", Invite: true})
 	if err != nil {
 		e.t.Fatalf("CreateUser (invite) %s: %v", email, err)
 	}
 	if c.InvitationToken == "" {
-		e.t.Fatalf("CreateUser without password returned no token")
+		e.t.Fatalf("an invitation returned no token")
 	}
 	return c.User, c.InvitationToken
 }
 
 // get reads a user straight from the store.
-func (e *env) get(id string) usermgmt.User {
+func (e *env) get(id string) usermgmt.UserRecord {
 	e.t.Helper()
 	u, err := e.store.User(e.ctx, id)
 	if err != nil {
-		e.t.Fatalf("store.User(%s): %v", id, err)
+		e.t.Fatalf("store.User: %v", err)
 	}
 	return u
 }
@@ -196,14 +205,105 @@ func (e *env) history(userID string) []usermgmt.AuditEvent {
 	return evs
 }
 
-// actions returns the actions of a user's history, oldest first.
-func (e *env) actions(userID string) []usermgmt.Action {
+// actions returns the actions of a user's history, oldest first, joined by commas.
+func (e *env) actions(userID string) string {
 	evs := e.history(userID)
-	out := make([]usermgmt.Action, len(evs))
+	out := make([]string, len(evs))
 	for i, ev := range evs {
-		out[len(evs)-1-i] = ev.Action
+		out[len(evs)-1-i] = string(ev.Action)
+	}
+	return strings.Join(out, ",")
+}
+
+// count counts the events of a user with the action.
+func (e *env) count(userID string, action usermgmt.Action) int {
+	n := 0
+	for _, ev := range e.history(userID) {
+		if ev.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+// login authenticates u with Password, restarting their inactivity clock.
+func (e *env) login(u usermgmt.User) {
+	e.t.Helper()
+	if _, err := e.m.Authenticate(e.ctx, u.Email, Password); err != nil {
+		e.t.Fatalf("login %s: %v", u.Email, err)
+	}
+}
+
+// fail makes n wrong-password attempts for the email.
+func (e *env) fail(email string, n int) {
+	e.t.Helper()
+	for i := 0; i < n; i++ {
+		_, err := e.m.Authenticate(e.ctx, email, "not the password")
+		isErr(e.t, err, usermgmt.ErrInvalidCredentials)
+	}
+}
+
+// pending returns the pending messages of the store, oldest ID first.
+func (e *env) pending() []usermgmt.Message {
+	e.t.Helper()
+	ms, err := e.store.Messages(e.ctx, usermgmt.MessageQuery{State: usermgmt.MessagePending, Limit: 10000})
+	if err != nil {
+		e.t.Fatalf("store.Messages: %v", err)
+	}
+	return ms
+}
+
+// messagesTo returns the kinds of pending messages to an address, in order.
+func (e *env) messagesTo(addr string) []usermgmt.NotificationKind {
+	var out []usermgmt.NotificationKind
+	for _, m := range e.pending() {
+		if m.To == addr {
+			out = append(out, m.Kind)
+		}
 	}
 	return out
+}
+
+// captured delivers due messages to a capturing sender and returns them.
+func (e *env) deliver() []usermgmt.Notification {
+	e.t.Helper()
+	var c capture
+	if _, err := e.m.DeliverDue(e.ctx, usermgmt.DeliveryOptions{Sender: &c}); err != nil {
+		e.t.Fatalf("DeliverDue: %v", err)
+	}
+	return c.sent
+}
+
+// capture is a Sender that keeps what it is given.
+type capture struct {
+	sent []usermgmt.Notification
+	fail func(n usermgmt.Notification) error
+}
+
+func (c *capture) Send(_ context.Context, n usermgmt.Notification) error {
+	if c.fail != nil {
+		if err := c.fail(n); err != nil {
+			return err
+		}
+	}
+	c.sent = append(c.sent, n)
+	return nil
+}
+
+// lastToken delivers due messages and returns the token of the last one of
+// the kind sent to the address.
+func (e *env) lastToken(kind usermgmt.NotificationKind, to string) string {
+	e.t.Helper()
+	tok := ""
+	for _, n := range e.deliver() {
+		if n.Kind == kind && n.To == to {
+			tok = n.Token
+		}
+	}
+	if tok == "" {
+		e.t.Fatalf("no %s message to %s", kind, to)
+	}
+	return tok
 }
 
 func ok(t *testing.T, err error) {
@@ -227,17 +327,25 @@ func eq[T comparable](t *testing.T, what string, got, want T) {
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
-
-// seq makes the suite's own IDs unique and ascending within a run.
-var seq atomic.Uint64
-
-// newID returns a UUIDv7-shaped, time-ordered ID for records the suite
-// writes to a store directly.
-func newID() string {
-	n := seq.Add(1)
-	ms := uint64(time.Now().UnixMilli())
-	return fmt.Sprintf("%08x-%04x-7%03x-%04x-%012x", ms>>16, ms&0xffff, (n>>48)&0xfff, 0x8000|((n>>36)&0xfff), n&0xffffffffffff)
+func sameTime(t *testing.T, field string, got, want time.Time) {
+	t.Helper()
+	if want.IsZero() {
+		if !got.IsZero() {
+			t.Fatalf("%s = %v, want the zero time", field, got)
+		}
+		return
+	}
+	if !got.Equal(want) || got.Location() != time.UTC {
+		t.Fatalf("%s = %v, want %v in UTC", field, got, want.UTC())
+	}
 }
 
-func email(prefix string, i int) string { return fmt.Sprintf("%s%05d@example.com", prefix, i) }
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+var newID = fixture.ID
+
+func email(prefix string, i int) string { return fixture.Email(prefix, i) }
+
+func ptr[T any](v T) *T { return &v }
+
+var _ = fmt.Sprint
