@@ -9,8 +9,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/storebench"
 	"github.com/usermgmt/usermgmt/store/redisstore"
-	"github.com/usermgmt/usermgmt/store/storebench"
 )
 
 // Benchmarks run against the test server (a throwaway redis-server unless
@@ -61,7 +61,7 @@ func load(b *testing.B, n int) (*redisstore.Store, storebench.Dataset) {
 func BenchmarkLookup(b *testing.B) {
 	s, d := dataset(b)
 	rdb, p := s.Client(), s.Prefix()
-	hgetall := func(ctx context.Context, u usermgmt.User) error {
+	hgetall := func(ctx context.Context, u usermgmt.UserRecord) error {
 		return rdb.HGetAll(ctx, p+"u:"+u.ID).Err()
 	}
 	storebench.Lookup(b, s, d, hgetall, hgetall)
@@ -93,3 +93,11 @@ func BenchmarkSweep(b *testing.B) {
 	s, d := load(b, storebench.Size("USERMGMT_BENCH_SWEEP_USERS", 1_000_000))
 	storebench.Sweep(b, s, d)
 }
+
+// BenchmarkConcurrentLogins runs logins of many users at once on several
+// Managers sharing the store.
+func BenchmarkConcurrentLogins(b *testing.B) { storebench.ConcurrentLogins(b, newStore(b)) }
+
+// BenchmarkCanOn checks permissions: UserAccess (one round trip) and the
+// group cache.
+func BenchmarkCanOn(b *testing.B) { storebench.CanOn(b, newStore(b)) }

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -208,4 +209,10 @@ func reopen(t *testing.T, s usermgmt.Store) usermgmt.Store {
 		t.Fatal(err)
 	}
 	return other
+}
+
+// hashHex is how the Manager stores a token: hex SHA-256.
+func hashHex(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }

@@ -2,10 +2,7 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -16,138 +13,132 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/store/redisstore"
 )
 
-// checkLayout reads every key under prefix and checks it against the key
-// layout in the package documentation: no key outside it, each key of its
-// documented type, and every index agreeing with the users it indexes.
-func checkLayout(t *testing.T, c *redis.Client, prefix string) {
+// reporter is what the layout checks report to: a *testing.T, or a
+// recorder in the test of the checks themselves.
+type reporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// padded is a time as the store keeps it: 20-digit Unix nanoseconds, all
+// zeros for the zero time.
+func padded(t time.Time) string {
+	if t.IsZero() {
+		return strings.Repeat("0", 20)
+	}
+	return fmt.Sprintf("%020d", t.UnixNano())
+}
+
+// layout is everything stored under a prefix, read key by key.
+type layout struct {
+	users    map[string]usermgmt.UserRecord
+	accounts map[string]usermgmt.Account
+	groups   map[string]usermgmt.Group
+	messages map[string]usermgmt.Message
+	events   map[string]struct{ User, Account string }
+
+	strings map[string]string            // email:, token: keys
+	sets    map[string][]string          // every sorted set and set, sorted
+	hashes  map[string]map[string]string // a:<id>:groupnames
+	extra   []string                     // keys outside the documented layout
+}
+
+// readLayout reads every key under the store's prefix, checking each is of
+// the type the package documentation gives it, and decodes the records
+// through the store's own reads.
+func readLayout(t reporter, s *redisstore.Store) layout {
 	t.Helper()
 	ctx := context.Background()
+	c := s.Client()
+	prefix := s.Prefix()
+	l := layout{users: map[string]usermgmt.UserRecord{}, accounts: map[string]usermgmt.Account{}, groups: map[string]usermgmt.Group{},
+		messages: map[string]usermgmt.Message{}, events: map[string]struct{ User, Account string }{},
+		strings: map[string]string{}, sets: map[string][]string{}, hashes: map[string]map[string]string{}}
 	var keys []string
 	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
 		keys = append(keys, strings.TrimPrefix(iter.Val(), prefix))
 	}
 	if err := iter.Err(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	slices.Sort(keys)
-
-	users := map[string]map[string]string{}
-	accounts := map[string]map[string]string{}
-	emailKeys, tokenKeys := map[string]string{}, map[string]string{}
-	subtrees, admins, histories := map[string][]string{}, map[string][]string{}, map[string][]string{}
-	var active []string
-	var events map[string]string
 	for _, k := range keys {
-		typ := c.Type(ctx, prefix+k).Val()
-		want, ok := "", true
+		parts := strings.Split(k, ":")
+		want := ""
 		switch {
-		case strings.HasPrefix(k, "u:"):
+		case len(parts) == 2 && parts[0] == "u":
 			want = "hash"
-			users[k[2:]] = c.HGetAll(ctx, prefix+k).Val()
-		case strings.HasPrefix(k, "email:"):
+			u, err := s.User(ctx, parts[1])
+			if err != nil {
+				t.Fatalf("reading %s: %v", k, err)
+			}
+			l.users[u.ID] = u
+		case len(parts) == 2 && parts[0] == "a":
+			want = "hash"
+			a, err := s.Account(ctx, parts[1])
+			if err != nil {
+				t.Fatalf("reading %s: %v", k, err)
+			}
+			l.accounts[a.ID] = a
+		case len(parts) == 2 && parts[0] == "g":
+			want = "hash"
+			gs, err := s.Groups(ctx, []string{parts[1]})
+			if err != nil || len(gs) != 1 {
+				t.Fatalf("reading %s: %v, %v", k, gs, err)
+			}
+			l.groups[gs[0].ID] = gs[0]
+		case len(parts) == 2 && parts[0] == "m":
+			want = "hash"
+			m, err := s.Message(ctx, parts[1])
+			if err != nil {
+				t.Fatalf("reading %s: %v", k, err)
+			}
+			l.messages[m.ID] = m
+		case k == "events":
+			want = "hash"
+			for id, js := range c.HGetAll(ctx, prefix+k).Val() {
+				var ev struct{ ID, User, Account string }
+				if err := json.Unmarshal([]byte(js), &ev); err != nil || ev.ID != id {
+					t.Errorf("event %s is stored as %q (%v)", id, js, err)
+				}
+				l.events[id] = struct{ User, Account string }{ev.User, ev.Account}
+			}
+		case strings.HasPrefix(k, "email:") || strings.HasPrefix(k, "token:"):
 			want = "string"
-			emailKeys[k[6:]] = c.Get(ctx, prefix+k).Val()
-		case strings.HasPrefix(k, "token:"):
-			want = "string"
-			tokenKeys[k[6:]] = c.Get(ctx, prefix+k).Val()
-		case strings.HasPrefix(k, "a:") && strings.HasSuffix(k, ":users"):
-			want = "zset"
-			subtrees[strings.TrimSuffix(k[2:], ":users")] = zeroScored(t, c, prefix+k)
-		case strings.HasPrefix(k, "a:") && strings.HasSuffix(k, ":admins"):
+			l.strings[k] = c.Get(ctx, prefix+k).Val()
+		case len(parts) == 3 && parts[0] == "a" && parts[2] == "admins":
 			want = "set"
 			m := c.SMembers(ctx, prefix+k).Val()
 			slices.Sort(m)
-			admins[strings.TrimSuffix(k[2:], ":admins")] = m
-		case strings.HasPrefix(k, "a:") && !strings.Contains(k[2:], ":"):
+			l.sets[k] = m
+		case len(parts) == 3 && parts[0] == "a" && parts[2] == "groupnames":
 			want = "hash"
-			accounts[k[2:]] = c.HGetAll(ctx, prefix+k).Val()
-		case k == "active":
+			l.hashes[k] = c.HGetAll(ctx, prefix+k).Val()
+		case len(parts) == 3 && parts[0] == "a" && slices.Contains([]string{"accounts", "users", "events", "groups"}, parts[2]),
+			len(parts) == 3 && parts[0] == "g" && parts[2] == "users",
+			len(parts) == 2 && parts[0] == "e",
+			k == "active", k == "locked", k == "outbox:due", k == "outbox:pending", k == "outbox:dead":
 			want = "zset"
-			active = zeroScored(t, c, prefix+k)
-		case k == "events":
-			want = "hash"
-			events = c.HGetAll(ctx, prefix+k).Val()
-		case strings.HasPrefix(k, "e:"):
-			want = "zset"
-			histories[k[2:]] = zeroScored(t, c, prefix+k)
+			l.sets[k] = zeroScored(t, c, prefix+k)
 		default:
-			ok = false
+			l.extra = append(l.extra, k)
+			continue
 		}
-		if !ok {
-			t.Errorf("key %q is not in the documented layout", k)
-		} else if typ != want {
+		if typ := c.Type(ctx, prefix+k).Val(); typ != want {
 			t.Errorf("key %q is a %s, want a %s", k, typ, want)
 		}
 	}
-
-	wantEmail, wantToken := map[string]string{}, map[string]string{}
-	wantAdmins, wantSubtree := map[string][]string{}, map[string][]string{}
-	var wantActive []string
-	for id, u := range users {
-		if u["id"] != id {
-			t.Errorf("u:%s holds id %q", id, u["id"])
-		}
-		if u["status"] != string(usermgmt.StatusRemoved) {
-			if other, dup := wantEmail[u["email"]]; dup {
-				t.Errorf("users %s and %s both hold %s", other, id, u["email"])
-			}
-			wantEmail[u["email"]] = id
-		}
-		if u["token"] != "" {
-			wantToken[u["token"]] = id
-		}
-		if u["role"] == usermgmt.RoleAdmin && u["status"] == string(usermgmt.StatusActive) {
-			wantAdmins[u["account"]] = append(wantAdmins[u["account"]], id)
-		}
-		if u["status"] == string(usermgmt.StatusActive) {
-			wantActive = append(wantActive, fmt.Sprintf("%020s:%s", u["active"], id))
-		}
-		acct, ok := accounts[u["account"]]
-		if !ok {
-			t.Errorf("user %s is in account %s, which is not stored", id, u["account"])
-			continue
-		}
-		for _, a := range append(strings.Fields(acct["ancestors"]), u["account"]) {
-			wantSubtree[a] = append(wantSubtree[a], id)
-		}
-		for _, ev := range histories[id] {
-			var e struct{ User string }
-			if err := json.Unmarshal([]byte(events[ev]), &e); err != nil || e.User != id {
-				t.Errorf("event %s of %s's history: %q (%v)", ev, id, events[ev], err)
-			}
-		}
-	}
-	for _, m := range []map[string][]string{wantAdmins, wantSubtree} {
-		for _, v := range m {
-			slices.Sort(v)
-		}
-	}
-	slices.Sort(wantActive)
-	same(t, "email keys", emailKeys, wantEmail)
-	same(t, "token keys", tokenKeys, wantToken)
-	sameLists(t, "admin sets", admins, wantAdmins)
-	sameLists(t, "subtree sets", subtrees, wantSubtree)
-	if !slices.Equal(active, wantActive) {
-		t.Errorf("activity index = %v, want %v", active, wantActive)
-	}
-	inHistory := 0
-	for id, h := range histories {
-		if _, ok := users[id]; !ok {
-			t.Errorf("history e:%s of a user that is not stored", id)
-		}
-		inHistory += len(h)
-	}
-	if inHistory != len(events) {
-		t.Errorf("%d events stored, %d in histories", len(events), inHistory)
-	}
+	return l
 }
 
-// zeroScored returns a sorted set's members, checking that every score is 0
-// (the sets are ordered by member, never by score).
-func zeroScored(t *testing.T, c *redis.Client, key string) []string {
+// zeroScored returns a sorted set's members in order, checking that every
+// score is 0 (the sets are ordered by member, never by score).
+func zeroScored(t reporter, c redis.UniversalClient, key string) []string {
 	t.Helper()
 	zs := c.ZRangeWithScores(context.Background(), key, 0, -1).Val()
 	out := make([]string, len(zs))
@@ -160,146 +151,256 @@ func zeroScored(t *testing.T, c *redis.Client, key string) []string {
 	return out
 }
 
-func same(t *testing.T, what string, got, want map[string]string) {
+// checkLayout reads every key under the store's prefix and checks it
+// against the key layout in the package documentation: no key outside it,
+// each key of its documented type, and every index holding exactly what the
+// records say it should.
+func checkLayout(t reporter, s *redisstore.Store) layout {
 	t.Helper()
-	if !maps.Equal(got, want) {
-		t.Errorf("%s = %v, want %v", what, got, want)
+	l := readLayout(t, s)
+	for _, k := range l.extra {
+		t.Errorf("key %q is not in the documented layout", k)
+	}
+	wantStrings := map[string]string{}
+	wantSets := map[string][]string{}
+	wantHashes := map[string]map[string]string{}
+	add := func(key, member string) { wantSets[key] = append(wantSets[key], member) }
+	chain := func(account string) []string {
+		a, ok := l.accounts[account]
+		if !ok {
+			return nil
+		}
+		return append(slices.Clone(a.Ancestors), a.ID)
+	}
+	for id, a := range l.accounts {
+		if a.ParentID != "" {
+			if _, ok := l.accounts[a.ParentID]; !ok || a.Ancestors[len(a.Ancestors)-1] != a.ParentID {
+				t.Errorf("account %s: parent %s missing or not its last ancestor %v", id, a.ParentID, a.Ancestors)
+			}
+		}
+		for _, up := range chain(id) {
+			add("a:"+up+":accounts", id)
+		}
+	}
+	for id, u := range l.users {
+		checkCopies(t, s, u)
+		if u.Status != usermgmt.StatusRemoved {
+			k := "email:" + u.Email
+			if other, dup := wantStrings[k]; dup {
+				t.Errorf("users %s and %s both hold one email", other, id)
+			}
+			wantStrings[k] = id
+		}
+		for _, tok := range u.Tokens {
+			wantStrings["token:"+tok.Hash] = id
+		}
+		if u.Role == usermgmt.RoleAdmin && u.Status == usermgmt.StatusActive {
+			add("a:"+u.AccountID+":admins", id)
+		}
+		switch u.Status {
+		case usermgmt.StatusActive:
+			add("active", padded(u.LastActiveAt)+":"+id)
+		case usermgmt.StatusLocked:
+			add("locked", padded(u.LockedAt)+":"+id)
+		}
+		c := chain(u.AccountID)
+		if c == nil {
+			t.Errorf("user %s is in account %s, which is not stored", id, u.AccountID)
+		}
+		for _, a := range c {
+			add("a:"+a+":users", id)
+		}
+		for _, g := range u.Groups {
+			add("g:"+g+":users", id)
+		}
+	}
+	for id, g := range l.groups {
+		add("a:"+g.AccountID+":groups", id)
+		if !g.Deleted {
+			k := "a:" + g.AccountID + ":groupnames"
+			if wantHashes[k] == nil {
+				wantHashes[k] = map[string]string{}
+			}
+			if other, dup := wantHashes[k][g.NameKey]; dup {
+				t.Errorf("live groups %s and %s share a name key", other, id)
+			}
+			wantHashes[k][g.NameKey] = id
+		}
+	}
+	for id, ev := range l.events {
+		if ev.User != "" {
+			add("e:"+ev.User, id)
+		}
+		for _, a := range chain(ev.Account) {
+			add("a:"+a+":events", id)
+		}
+	}
+	for id, m := range l.messages {
+		switch m.State {
+		case usermgmt.MessagePending:
+			add("outbox:due", padded(m.DueAt)+":"+id)
+			add("outbox:pending", id)
+		case usermgmt.MessageDead:
+			add("outbox:dead", id)
+		default:
+			t.Errorf("message %s is stored in state %q", id, m.State)
+		}
+	}
+	for _, v := range wantSets {
+		slices.Sort(v)
+	}
+	if !maps.Equal(l.strings, wantStrings) {
+		t.Errorf("email and token keys = %v\nwant %v", l.strings, wantStrings)
+	}
+	if !maps.EqualFunc(l.hashes, wantHashes, maps.Equal) {
+		t.Errorf("group name keys = %v\nwant %v", l.hashes, wantHashes)
+	}
+	for k := range mergeKeys(l.sets, wantSets) {
+		if !slices.Equal(l.sets[k], wantSets[k]) {
+			t.Errorf("%s = %v\nwant %v", k, l.sets[k], wantSets[k])
+		}
+	}
+	return l
+}
+
+func mergeKeys[V any](a, b map[string]V) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
+// checkCopies checks that the copies of a user's fields the scripts read
+// (everything in its hash but rec) agree with its record, and that the
+// hash holds nothing else.
+func checkCopies(t reporter, s *redisstore.Store, u usermgmt.UserRecord) {
+	t.Helper()
+	h := s.Client().HGetAll(context.Background(), s.Prefix()+"u:"+u.ID).Val()
+	jsonOf := func(v any, n int) string {
+		if n == 0 {
+			return ""
+		}
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	tokens := make([][4]string, len(u.Tokens))
+	for i, tok := range u.Tokens {
+		tokens[i] = [4]string{string(tok.Purpose), tok.Hash, padded(tok.IssuedAt), padded(tok.ExpiresAt)}
+	}
+	want := map[string]string{"id": u.ID, "account": u.AccountID, "email": u.Email, "status": string(u.Status), "role": u.Role,
+		"groups": jsonOf(u.Groups, len(u.Groups)), "tokens": jsonOf(tokens, len(tokens)), "active": padded(u.LastActiveAt),
+		"locked": padded(u.LockedAt), "version": fmt.Sprint(u.Version), "dept": u.Department,
+		"search": strings.ToLower(u.FirstName) + "\n" + strings.ToLower(u.LastName) + "\n" + strings.ToLower(u.Email), "rec": h["rec"]}
+	if !maps.Equal(h, want) {
+		t.Errorf("user %s: hash fields beside rec = %v\nwant %v", u.ID, without(h, "rec"), without(want, "rec"))
 	}
 }
 
-func sameLists(t *testing.T, what string, got, want map[string][]string) {
-	t.Helper()
-	if !maps.EqualFunc(got, want, slices.Equal) {
-		t.Errorf("%s = %v, want %v", what, got, want)
-	}
+func without(m map[string]string, k string) map[string]string {
+	m = maps.Clone(m)
+	delete(m, k)
+	return m
 }
 
-// TestKeyLayout takes users of an account tree through every kind of
-// change and checks the keys after each step against the documented layout.
-func TestKeyLayout(t *testing.T) {
+// recorder collects what the layout checks report.
+type recorder struct{ errs []string }
+
+func (r *recorder) Helper() {}
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+func (r *recorder) Fatalf(format string, args ...any) { r.Errorf(format, args...) }
+
+// TestLayoutCheckCatchesDrift makes sure checkLayout, which TestKeyLayout
+// and the fault tests rely on, notices each kind of drift between the
+// records and their keys: it breaks one thing at a time in a store the
+// Manager filled, expects a report, and puts it back.
+func TestLayoutCheckCatchesDrift(t *testing.T) {
 	s := newStore(t)
-	c := s.Client().(*redis.Client)
 	ctx := context.Background()
-	clock := usermgmt.NewFakeClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	m, err := usermgmt.New(s, usermgmt.WithClock(clock), usermgmt.WithHashParams(cheap))
+	c := s.Client()
+	p := s.Prefix()
+	clock := usermgmt.NewFakeClock(t0)
+	m := manager(t, s, clock, &sender{}, usermgmt.Policy{})
+	acct, ac, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Drift",
+		Admin: usermgmt.NewUser{Email: "admin@drift.example", FirstName: "A", LastName: "D", Password: password}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const pw = "correct horse battery staple"
-	step := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		clock.Advance(time.Minute)
-		checkLayout(t, c, s.Prefix())
-		if t.Failed() {
-			t.FailNow()
-		}
-	}
-	newAdmin := func(email string) usermgmt.NewUser {
-		return usermgmt.NewUser{Email: email, FirstName: "Ada", LastName: "Admin", Password: pw}
-	}
-	root, rc, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "All Clients", Admin: newAdmin("root@layout.example")})
-	step("create root", err)
-	admin := rc.User.ID
-	client, cc, err := m.CreateAccount(ctx, admin, usermgmt.NewAccount{ParentID: root.ID, Name: "Client", Admin: newAdmin("client@layout.example")})
-	step("create client", err)
-	_, _, err = m.CreateAccount(ctx, admin, usermgmt.NewAccount{ParentID: client.ID, Name: "Branch", Admin: newAdmin("branch@layout.example")})
-	step("create branch", err)
-
-	active, err := m.CreateUser(ctx, admin, usermgmt.NewUser{AccountID: client.ID, Email: "gene@layout.example", FirstName: "Gene", LastName: "User", Password: pw})
-	step("create active", err)
-	invited, err := m.CreateUser(ctx, admin, usermgmt.NewUser{AccountID: client.ID, Email: "ivy@layout.example", FirstName: "Ivy", LastName: "Invitee"})
-	step("invite", err)
-	token, err := m.ResendInvitation(ctx, admin, invited.User.ID)
-	step("resend", err)
-	if n := c.Exists(ctx, s.Prefix()+"token:"+hashHex(invited.InvitationToken)).Val(); n != 0 {
-		t.Fatal("the resent invitation's old token key is still there")
-	}
-	_, err = m.AcceptInvitation(ctx, token, usermgmt.Acceptance{Password: pw})
-	step("accept", err)
-	// A restarted or failed-over Redis has no scripts cached: go-redis's
-	// EVALSHA falls back to EVAL. (Not on a server given by
-	// USERMGMT_TEST_REDIS_URL: its other users' scripts are not ours to drop.)
-	if ownServer {
-		if err := c.ScriptFlush(ctx).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, err = m.Authenticate(ctx, "gene@layout.example", pw)
-	step("login after SCRIPT FLUSH", err)
-	for range m.Policy().MaxFailedAttempts {
-		_, err = m.Authenticate(ctx, "gene@layout.example", "wrong password")
-	}
-	if !errors.Is(err, usermgmt.ErrLocked) {
-		t.Fatalf("last wrong password: %v, want ErrLocked", err)
-	}
-	step("lock", nil)
-	_, err = m.Unlock(ctx, admin, active.User.ID, "")
-	step("unlock", err)
-	step("promote", m.ChangeRole(ctx, admin, active.User.ID, usermgmt.RoleAdmin))
-	_, err = m.Ban(ctx, admin, cc.User.ID)
-	step("ban the client's first admin", err)
-	_, err = m.Disable(ctx, admin, invited.User.ID)
-	step("disable", err)
-	_, err = m.Remove(ctx, admin, invited.User.ID)
-	step("remove", err)
-	again, err := m.CreateUser(ctx, admin, usermgmt.NewUser{AccountID: client.ID, Email: "ivy@layout.example", FirstName: "Ivy", LastName: "Again"})
-	step("re-invite a removed user's email", err)
-	step("revoke", m.RevokeInvitation(ctx, admin, again.User.ID))
-	step("grant", m.Grant(ctx, admin, active.User.ID, usermgmt.Grant{Permission: "module", Resource: "insights"}))
-	clock.Advance(200 * 24 * time.Hour)
-	_, err = m.Sweep(ctx)
-	step("sweep", err)
-	_, err = m.Reactivate(ctx, usermgmt.System, admin) // the sweep caught every user
-	step("reactivate", err)
-}
-
-// TestUpdateNeverStealsAnEmail checks the store's own guard: a write that
-// would take a removed user's email back while another user holds it is
-// refused whole. The Manager never makes such a write.
-func TestUpdateNeverStealsAnEmail(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	acct := usermgmt.Account{ID: "01900000-0000-7000-8000-00000000a000", Name: "A", CreatedAt: now}
-	mk := func(n int) (usermgmt.User, usermgmt.AuditEvent) {
-		u := usermgmt.User{ID: fmt.Sprintf("01900000-0000-7000-8000-%012d", n), AccountID: acct.ID, Email: "same@layout.example",
-			Role: usermgmt.RoleAdmin, Status: usermgmt.StatusActive, PasswordHash: "h", CreatedAt: now, UpdatedAt: now, LastActiveAt: now, Version: 1}
-		return u, usermgmt.AuditEvent{ID: fmt.Sprintf("01900000-0000-7000-9000-%012d", n), At: now, ActorID: usermgmt.System,
-			Action: usermgmt.ActionCreate, UserID: u.ID, AccountID: acct.ID}
-	}
-	a, ea := mk(1)
-	if err := s.CreateAccount(ctx, acct, a, ea); err != nil {
+	inv, err := m.CreateUser(ctx, ac.User.ID, usermgmt.NewUser{Email: "inv@drift.example", FirstName: "I", LastName: "V", Invite: true})
+	if err != nil {
 		t.Fatal(err)
 	}
-	a.Status = usermgmt.StatusRemoved
-	if err := s.UpdateUser(ctx, usermgmt.UserUpdate{User: a, Event: event2(a, 2)}); err != nil {
+	g, err := m.CreateGroup(ctx, ac.User.ID, usermgmt.NewGroup{Name: "Team"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	b, eb := mk(3)
-	if err := s.CreateUsers(ctx, []usermgmt.User{b}, []usermgmt.AuditEvent{eb}); err != nil {
+	if _, err := m.AddToGroup(ctx, ac.User.ID, ac.User.ID, g.ID); err != nil {
 		t.Fatal(err)
 	}
-	a.Version, a.Status = 2, usermgmt.StatusActive
-	err := s.UpdateUser(ctx, usermgmt.UserUpdate{User: a, Event: event2(a, 4)})
-	if !errors.Is(err, usermgmt.ErrDuplicateEmail) {
-		t.Fatalf("moving a removed user back onto a taken email: %v, want ErrDuplicateEmail", err)
+	if r := (&recorder{}); func() bool { checkLayout(r, s); return len(r.errs) > 0 }() {
+		t.Fatalf("the intact store is reported: %v", r.errs)
 	}
-	if got, err := s.UserByEmail(ctx, a.Email); err != nil || got.ID != b.ID {
-		t.Fatalf("UserByEmail = %v, %v; want user %s", got.ID, err, b.ID)
+	admin, err := s.User(ctx, ac.User.ID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	checkLayout(t, s.Client().(*redis.Client), s.Prefix())
-}
-
-func event2(u usermgmt.User, n int) usermgmt.AuditEvent {
-	return usermgmt.AuditEvent{ID: fmt.Sprintf("01900000-0000-7000-9000-%012d", n), At: u.CreatedAt, ActorID: usermgmt.System,
-		Action: usermgmt.ActionRemove, UserID: u.ID, AccountID: u.AccountID}
-}
-
-// hashHex is how the Manager stores an invitation token: hex SHA-256.
-func hashHex(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+	events, err := s.History(ctx, usermgmt.HistoryQuery{AccountID: acct.ID, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.Messages(ctx, usermgmt.MessageQuery{State: usermgmt.MessagePending, Limit: 1})
+	if err != nil || len(msgs) == 0 {
+		t.Fatal("no pending message", err)
+	}
+	activeMember := padded(admin.LastActiveAt) + ":" + admin.ID
+	drifts := []struct {
+		name    string
+		key     string // restored afterwards
+		breakIt func() error
+	}{
+		{"a user missing from its subtree set", "a:" + acct.ID + ":users", func() error { return c.ZRem(ctx, p+"a:"+acct.ID+":users", admin.ID).Err() }},
+		{"a stray key", "stray", func() error { return c.Set(ctx, p+"stray", "x", 0).Err() }},
+		{"a copy disagreeing with rec", "u:" + admin.ID, func() error { return c.HSet(ctx, p+"u:"+admin.ID, "role", "general").Err() }},
+		{"an extra field beside rec", "u:" + admin.ID, func() error { return c.HSet(ctx, p+"u:"+admin.ID, "extra", "x").Err() }},
+		{"an Active user missing from the activity index", "active", func() error { return c.ZRem(ctx, p+"active", activeMember).Err() }},
+		{"a stale activity entry", "active", func() error {
+			return c.ZAdd(ctx, p+"active", redis.Z{Member: strings.Repeat("0", 20) + ":" + admin.ID}).Err()
+		}},
+		{"a scored member", "active", func() error { return c.ZAdd(ctx, p+"active", redis.Z{Score: 1, Member: activeMember}).Err() }},
+		{"an event missing from its trail", "a:" + acct.ID + ":events", func() error { return c.ZRem(ctx, p+"a:"+acct.ID+":events", events[0].ID).Err() }},
+		{"an email key of the wrong type", "email:" + admin.Email, func() error {
+			if err := c.Del(ctx, p+"email:"+admin.Email).Err(); err != nil {
+				return err
+			}
+			return c.HSet(ctx, p+"email:"+admin.Email, "id", admin.ID).Err()
+		}},
+		{"a token key missing", "token:" + hashHex(inv.InvitationToken), func() error { return c.Del(ctx, p+"token:"+hashHex(inv.InvitationToken)).Err() }},
+		{"a member missing from its group", "g:" + g.ID + ":users", func() error { return c.Del(ctx, p+"g:"+g.ID+":users").Err() }},
+		{"a live group's name key missing", "a:" + acct.ID + ":groupnames", func() error { return c.Del(ctx, p+"a:"+acct.ID+":groupnames").Err() }},
+		{"a pending message not due", "outbox:due", func() error { return c.Del(ctx, p+"outbox:due").Err() }},
+		{"an admin missing from the admin set", "a:" + acct.ID + ":admins", func() error { return c.SRem(ctx, p+"a:"+acct.ID+":admins", admin.ID).Err() }},
+	}
+	for _, d := range drifts {
+		saved, _ := c.Dump(ctx, p+d.key).Result() // "" when the key does not exist
+		if err := d.breakIt(); err != nil {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+		r := &recorder{}
+		checkLayout(r, s)
+		if len(r.errs) == 0 {
+			t.Errorf("%s: checkLayout reported nothing", d.name)
+		}
+		c.Del(ctx, p+d.key)
+		if saved != "" {
+			if err := c.Restore(ctx, p+d.key, 0, saved).Err(); err != nil {
+				t.Fatalf("restoring %s: %v", d.key, err)
+			}
+		}
+	}
+	checkLayout(t, s) // everything put back
 }

@@ -21,33 +21,31 @@ import (
 func TestSweepWhileLoginsMoveUsers(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := usermgmt.NewFakeClock(t0)
+	begin := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := usermgmt.NewFakeClock(begin)
 	m, err := usermgmt.New(s, usermgmt.WithClock(clock), usermgmt.WithHashParams(cheap))
 	if err != nil {
 		t.Fatal(err)
 	}
 	acct, _, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Sweep",
-		Admin: usermgmt.NewUser{Email: "admin@sweep.example", FirstName: "A", LastName: "D", Password: "correct horse battery staple"}})
+		Admin: usermgmt.NewUser{Email: "admin@sweep.example", FirstName: "A", LastName: "D", Password: password}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n, batch = 3000, 500
 	emails := make([]string, 0, n)
 	for b := 0; b < n; b += batch {
-		var users []usermgmt.User
-		var events []usermgmt.AuditEvent
+		var cs []usermgmt.UserCreate
 		for i := b; i < b+batch; i++ {
 			id := fmt.Sprintf("01900000-0000-7000-8000-%012d", i)
-			u := usermgmt.User{ID: id, AccountID: acct.ID, Email: fmt.Sprintf("u%05d@sweep.example", i), Role: usermgmt.RoleGeneral,
-				Status: usermgmt.StatusActive, PasswordHash: "not-a-phc-string", CreatedAt: t0, UpdatedAt: t0, ActivatedAt: t0,
-				LastActiveAt: t0.Add(time.Duration(i) * time.Second), Version: 1}
-			users = append(users, u)
-			events = append(events, usermgmt.AuditEvent{ID: fmt.Sprintf("01900000-0000-7000-9000-%012d", i), At: t0, ActorID: usermgmt.System,
-				Action: usermgmt.ActionCreate, UserID: id, AccountID: acct.ID})
+			u := usermgmt.UserRecord{ID: id, AccountID: acct.ID, Email: fmt.Sprintf("u%05d@sweep.example", i), Role: usermgmt.RoleGeneral,
+				Status: usermgmt.StatusActive, PasswordHash: "not-a-phc-string", PasswordVersion: 1, CreatedAt: begin, UpdatedAt: begin,
+				ActivatedAt: begin, LastActiveAt: begin.Add(time.Duration(i) * time.Second), Version: 1}
+			cs = append(cs, usermgmt.UserCreate{User: u, Event: usermgmt.AuditEvent{ID: fmt.Sprintf("01900000-0000-7000-9000-%012d", i),
+				At: begin, ActorID: usermgmt.System, Action: usermgmt.ActionCreate, UserID: id, AccountID: acct.ID}})
 			emails = append(emails, u.Email)
 		}
-		if err := s.CreateUsers(ctx, users, events); err != nil {
+		if err := s.CreateUsers(ctx, cs); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -78,12 +76,13 @@ func TestSweepWhileLoginsMoveUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	left, err := s.StaleUsers(ctx, usermgmt.StaleQuery{ActiveBefore: clock.Now(), Limit: n})
+	left, err := s.StaleUsers(ctx, usermgmt.StaleQuery{Status: usermgmt.StatusActive, Before: clock.Now(), Limit: n})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("the sweep moved %d users; logins moved the others", moved)
+	t.Logf("the sweep moved %d users; logins moved the others", moved.Inactive)
 	if len(left) > 0 {
 		t.Fatalf("%d idle users still Active after the sweep returned", len(left))
 	}
+	checkLayout(t, s)
 }
