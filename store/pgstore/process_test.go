@@ -1,0 +1,461 @@
+package pgstore_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/fixture"
+	"github.com/usermgmt/usermgmt/store/pgstore"
+)
+
+// Some tests re-run this test binary as child processes, so that several
+// OS processes, each with its own Manager and connection pool, share one
+// schema as application instances on several machines would. A child is
+// told what to do by these environment variables.
+const (
+	childMode   = "PGSTORE_CHILD" // what the child does
+	childURL    = "PGSTORE_CHILD_URL"
+	childSchema = "PGSTORE_CHILD_SCHEMA"
+	childArg    = "PGSTORE_CHILD_ARG"
+)
+
+// runChild is the child's side. It prints "ready", waits for a line on
+// stdin (so that every child starts its work at once), does its work and
+// prints its result on one line. It returns the exit code.
+func runChild(mode string) int {
+	if err := child(mode, os.Getenv(childURL), os.Getenv(childSchema), os.Getenv(childArg)); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	return 0
+}
+
+func child(mode, url, schema, arg string) error {
+	ctx := context.Background()
+	in := bufio.NewReader(os.Stdin)
+	wait := func() error {
+		fmt.Println("ready")
+		_, err := in.ReadString('\n')
+		return err
+	}
+	if mode == "open" { // open a new schema at the same moment as the others
+		if err := wait(); err != nil {
+			return err
+		}
+		s, err := pgstore.Open(ctx, url, pgstore.WithSchema(schema))
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		v, err := s.SchemaVersion(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Println("version", v)
+		return nil
+	}
+	s, err := pgstore.Open(ctx, url, pgstore.WithSchema(schema), pgstore.WithMaxConns(8))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	m, err := usermgmt.New(s, usermgmt.WithHashParams(fixture.FastHash))
+	if err != nil {
+		return err
+	}
+	if err := wait(); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	switch mode {
+	case "lockout": // fire wrong passwords at the user with email arg
+		for i := range 64 {
+			wg.Go(func() {
+				_, err := m.Authenticate(ctx, arg, fmt.Sprintf("wrong password %d of process %d", i, os.Getpid()))
+				if !errors.Is(err, usermgmt.ErrInvalidCredentials) && !errors.Is(err, usermgmt.ErrLocked) {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			return fmt.Errorf("authenticate: %w", err)
+		}
+		fmt.Println("verified", m.Stats().PasswordVerifications)
+		return nil
+	case "logins", "writes": // logins of users bench0000..., or profile edits by the admin, for arg (a duration)
+		d, err := time.ParseDuration(arg)
+		if err != nil {
+			return err
+		}
+		if mode == "logins" {
+			if m, err = usermgmt.New(s); err != nil { // the default (OWASP) argon2id parameters
+				return err
+			}
+		}
+		admin, err := s.UserByEmail(ctx, "admin@example.com")
+		if err != nil {
+			return err
+		}
+		stop := time.Now().Add(d)
+		var done atomic.Int64
+		for g := range 16 {
+			wg.Go(func() {
+				for i := g; time.Now().Before(stop); i += 16 {
+					var err error
+					email := fixture.Email("bench", (os.Getpid()*7+i)%benchUsers)
+					if mode == "logins" {
+						_, err = m.Authenticate(ctx, email, fixture.Password)
+					} else {
+						var u usermgmt.UserRecord
+						if u, err = s.UserByEmail(ctx, email); err == nil {
+							name := fmt.Sprint("N", i)
+							_, err = m.UpdateProfile(ctx, admin.ID, u.ID, usermgmt.Profile{FirstName: &name})
+						}
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					done.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			return fmt.Errorf("%s: %w", mode, err)
+		}
+		fmt.Println("done", done.Load())
+		return nil
+	case "create": // create the users race0..race19@example.com in account arg, 4 tries each
+		adminID, account, _ := strings.Cut(arg, "/")
+		var mu sync.Mutex
+		created := 0
+		for i := range 80 {
+			wg.Go(func() {
+				_, err := m.CreateUser(ctx, adminID, usermgmt.NewUser{AccountID: account, Email: fixture.Email("race", i%20),
+					FirstName: "Race", LastName: "Runner", Invite: true})
+				switch {
+				case err == nil:
+					mu.Lock()
+					created++
+					mu.Unlock()
+				case !errors.Is(err, usermgmt.ErrDuplicateEmail):
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			return fmt.Errorf("create: %w", err)
+		}
+		fmt.Println("created", created)
+		return nil
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
+
+// childProc is a running child process.
+type childProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+}
+
+func startChild(t *testing.T, mode, schema, arg string) *childProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childMode+"="+mode, childURL+"="+testURL, childSchema+"="+schema, childArg+"="+arg)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &childProc{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	if line := c.line(t); line != "ready" {
+		t.Fatalf("child %s said %q, want ready", mode, line)
+	}
+	return c
+}
+
+func (c *childProc) line(t *testing.T) string {
+	t.Helper()
+	if !c.out.Scan() {
+		t.Fatalf("child ended without a line: %v", c.out.Err())
+	}
+	return c.out.Text()
+}
+
+// finish reads the child's result line and waits for it to exit cleanly.
+func (c *childProc) finish(t *testing.T) string {
+	t.Helper()
+	line := c.line(t)
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	return line
+}
+
+// run starts n children, lets them go at once, and returns the number
+// each printed after prefix.
+func runChildren(t *testing.T, n int, mode, schema, arg, prefix string) []int {
+	t.Helper()
+	var children []*childProc
+	for range n {
+		children = append(children, startChild(t, mode, schema, arg))
+	}
+	for _, ch := range children {
+		if _, err := io.WriteString(ch.stdin, "go\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out []int
+	for i, ch := range children {
+		line := ch.finish(t)
+		v, err := strconv.Atoi(strings.TrimPrefix(line, prefix+" "))
+		if err != nil || !strings.HasPrefix(line, prefix+" ") {
+			t.Fatalf("child %d said %q, want %q and a number", i, line, prefix)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// processFixture is a schema with an account, its admin and a victim user.
+func processFixture(t *testing.T) (*pgstore.Store, *usermgmt.Manager, usermgmt.User, usermgmt.User) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	ctx := context.Background()
+	s := newStore(t)
+	m, err := usermgmt.New(s, usermgmt.WithHashParams(fixture.FastHash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Root",
+		Admin: usermgmt.NewUser{Email: "admin@example.com", FirstName: "Ada", LastName: "Admin", Password: fixture.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := m.CreateUser(ctx, c.User.ID, usermgmt.NewUser{Email: "victim@example.com", FirstName: "Vic", LastName: "Tim", Password: fixture.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, m, c.User, v.User
+}
+
+// TestLockoutAcrossProcesses runs the lockout race from four OS processes,
+// 64 goroutines each, each process with its own Manager and pool on one
+// schema: exactly ten password hashes are verified in all, and the user
+// ends Locked with one lock event.
+func TestLockoutAcrossProcesses(t *testing.T) {
+	s, m, _, victim := processFixture(t)
+	ctx := context.Background()
+	verified := 0
+	for i, n := range runChildren(t, 4, "lockout", s.Schema(), victim.Email, "verified") {
+		t.Logf("process %d verified %d hashes", i, n)
+		verified += n
+	}
+	if verified != 10 {
+		t.Fatalf("%d password hashes verified across four processes, want exactly 10", verified)
+	}
+	got, err := s.User(ctx, victim.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != usermgmt.StatusLocked || got.FailedAttempts != 10 || len(got.AttemptLeases) != 0 {
+		t.Fatalf("victim is %s with %d failed attempts and %d leases, want locked with 10 and none", got.Status, got.FailedAttempts, len(got.AttemptLeases))
+	}
+	evs, err := s.History(ctx, usermgmt.HistoryQuery{UserID: victim.ID, Actions: []usermgmt.Action{usermgmt.ActionLock}, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("%d lock events, want 1", len(evs))
+	}
+	if _, err := m.Authenticate(ctx, victim.Email, fixture.Password); !errors.Is(err, usermgmt.ErrLocked) {
+		t.Fatalf("the right password after the lock: %v, want ErrLocked", err)
+	}
+}
+
+// TestEmailUniqueAcrossProcesses has four OS processes create the same
+// twenty users at once, each email 16 times in all: exactly one creation
+// of each email wins, and the schema holds twenty users besides the
+// fixture's.
+func TestEmailUniqueAcrossProcesses(t *testing.T) {
+	s, _, admin, _ := processFixture(t)
+	ctx := context.Background()
+	created := 0
+	for _, n := range runChildren(t, 4, "create", s.Schema(), admin.ID+"/"+admin.AccountID, "created") {
+		created += n
+	}
+	if created != 20 {
+		t.Fatalf("%d creations succeeded across four processes, want 20: one per email", created)
+	}
+	for i := range 20 {
+		u, err := s.UserByEmail(ctx, fixture.Email("race", i))
+		if err != nil {
+			t.Fatalf("%s: %v", fixture.Email("race", i), err)
+		}
+		evs, err := s.History(ctx, usermgmt.HistoryQuery{UserID: u.ID, Limit: 10})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%s: %d events (%v), want its invitation alone", u.Email, len(evs), err)
+		}
+	}
+	n, err := s.CountUsers(ctx, usermgmt.ListQuery{AccountID: admin.AccountID})
+	if err != nil || n != 22 {
+		t.Fatalf("%d users (%v), want 22", n, err)
+	}
+}
+
+// TestProcessesOpenNewSchemaAtOnce starts four processes that open the same
+// schema, which does not exist yet, at the same moment: the advisory lock
+// lets one migrate while the others wait, and each sees the current
+// version (a second run of the migration would fail its process on
+// CREATE TABLE).
+func TestProcessesOpenNewSchemaAtOnce(t *testing.T) {
+	needServer(t)
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	schema := randomSchema(t)
+	t.Cleanup(func() { dropSchema(t, schema) })
+	versions := runChildren(t, 4, "open", schema, "", "version")
+	s := openSchema(t, schema)
+	want, err := s.SchemaVersion(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range versions {
+		if v != want || v < 1 {
+			t.Fatalf("child %d saw version %d, want %d", i, v, want)
+		}
+	}
+}
+
+// benchUsers is how many users BenchmarkInstances spreads its work over.
+const benchUsers = 256
+
+// BenchmarkInstances is the multi-instance figure: four OS processes,
+// each with its own Manager and pool on one schema (as four application
+// instances on four machines would be), log users in (right password,
+// default argon2id parameters, 16 goroutines each) for five seconds, then
+// edit profiles as an admin (a versioned write with its audit event each)
+// for five seconds. It reports logins/s and writes/s for all four
+// together. Run it with -benchtime 1x.
+func BenchmarkInstances(b *testing.B) {
+	url := benchDB(b)
+	ctx := context.Background()
+	schema := randomSchema(b)
+	s, err := pgstore.Open(ctx, url, pgstore.WithSchema(schema))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_, _ = s.Pool().Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+		s.Close()
+	}()
+	m, err := usermgmt.New(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, c, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Instances",
+		Admin: usermgmt.NewUser{Email: "admin@example.com", FirstName: "Ada", LastName: "Admin", Password: fixture.Password}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range benchUsers {
+		if _, err := m.CreateUser(ctx, c.User.ID, usermgmt.NewUser{Email: fixture.Email("bench", i), FirstName: "B", LastName: "U", Password: fixture.Password}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const d = 5 * time.Second
+	for range b.N {
+		for _, mode := range []string{"logins", "writes"} {
+			total := 0
+			for _, n := range runBenchChildren(b, 4, mode, url, schema, d.String()) {
+				total += n
+			}
+			b.ReportMetric(float64(total)/d.Seconds(), mode+"/s")
+		}
+	}
+}
+
+// runBenchChildren is runChildren for a benchmark, on the database url.
+func runBenchChildren(b *testing.B, n int, mode, url, schema, arg string) []int {
+	b.Helper()
+	var cmds []*exec.Cmd
+	var outs []*bufio.Scanner
+	var ins []io.WriteCloser
+	for range n {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childMode+"="+mode, childURL+"="+url, childSchema+"="+schema, childArg+"="+arg)
+		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		out := bufio.NewScanner(stdout)
+		if !out.Scan() || out.Text() != "ready" {
+			b.Fatalf("child %s did not get ready: %q", mode, out.Text())
+		}
+		cmds, outs, ins = append(cmds, cmd), append(outs, out), append(ins, stdin)
+	}
+	for _, in := range ins {
+		if _, err := io.WriteString(in, "go\n"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var res []int
+	for i, out := range outs {
+		if !out.Scan() {
+			b.Fatalf("child %d ended without a result", i)
+		}
+		v, err := strconv.Atoi(strings.TrimPrefix(out.Text(), "done "))
+		if err != nil {
+			b.Fatalf("child %d said %q", i, out.Text())
+		}
+		if err := cmds[i].Wait(); err != nil {
+			b.Fatal(err)
+		}
+		res = append(res, v)
+	}
+	return res
+}
