@@ -1,0 +1,58 @@
+// Package bulk reads and writes spreadsheets of users: CSV and XLSX files
+// for bulk import and export.
+//
+// This package is the file-format layer. It turns a file into typed rows
+// (Reader) and users into a file (Writer); applying rows through the
+// Manager is a separate step built on it, which uses each Row's Line,
+// Cells (by column), typed fields and Errors.
+//
+// # Reading
+//
+// NewReader (or Open, for a file path) detects the format, checks the
+// encoding or the workbook, and reads up to the header row; Next returns
+// each data row after it, streamed: a CSV record or a sheet row at a time.
+//
+//   - CSV: UTF-8 with or without a byte-order mark, or UTF-16 LE/BE with
+//     one (Excel's "Unicode text"); comma, semicolon or tab separated,
+//     detected from the header line (or Excel's "sep=;" first line); quoted
+//     fields may hold newlines and delimiters; quotes that do not pair up
+//     are read as text, as spreadsheet programs do.
+//   - XLSX: the first sheet, or ReadOptions.Sheet; cells as displayed
+//     (number formats applied); streamed with excelize's Rows iterator
+//     after a prescan that refuses zip bombs and XML that would make
+//     excelize buffer without bound.
+//
+// Header cells are matched ignoring case, spaces and punctuation, with
+// aliases (see Field and FieldForHeader). A header without an email column,
+// or with two columns of the same field, is a file-level error; unknown
+// columns are listed by Reader.Unknown and otherwise ignored. Status,
+// Created and Last Login, which export writes, are recognised as
+// informational and never applied.
+//
+// Rows that are empty (every cell blank) are skipped. Every value is
+// trimmed of surrounding spaces, and a formula-neutralising quote that
+// export added is removed (see Neutralise and Unneutralise).
+//
+// # Errors
+//
+// Problems of the file as a whole are *FileError values matching one of
+// ErrMalformed, ErrEncoding, ErrTooLarge, ErrTooManyRows, ErrEmpty,
+// ErrNoEmailColumn, ErrDuplicateColumn, ErrSheetNotFound and ErrRead, with
+// messages fit to show an admin. Problems of one row are *RowError values in
+// Row.Errors, matching ErrRaggedRow, ErrCellTooLong, ErrInvalidUTF8,
+// ErrNULByte, ErrInvalidBoolean or ErrEmptyEmail, and naming the line and
+// column; reading goes on after them.
+//
+// # Bounds
+//
+// Limits bounds the input's size, its rows, each cell, each record or row,
+// and a workbook's uncompressed size, so that memory stays bounded whatever
+// the input: reading 100,000 rows of XLSX peaks at a few tens of megabytes
+// (see TestReadMemory).
+//
+// # Writing
+//
+// NewWriter streams users (Record) to CSV or XLSX with a header row the
+// reader recognises; every cell is neutralised against spreadsheet formula
+// injection, and XLSX cells are always strings, never formulas.
+package bulk
