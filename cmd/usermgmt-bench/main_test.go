@@ -24,7 +24,7 @@ func TestReportFromLog(t *testing.T) {
 		"| sqlitestore | Bulk/invite_users | 6.956s | 6.024s | 1.164 | ≤ 2.00 met |",
 		"| redisstore | Lookup/by_email | 71.11µs | 62.13µs | 1.140 | ≤ 1.30 met |",
 		"| redisstore | Authenticate/unknown_vs_wrong | 18.84ms | 19.07ms | 0.988 | 0.95–1.05 met |",
-		"| sqlitestore | Sweep/stale_10pct | 26.42s (264.2µs per idle user) | | | |",
+		"| sqlitestore | Sweep/stale_10pct | 26.42s (264.2µs per idle user) | | | ≤ 27µs MISSED |",
 	} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("table lacks %q:\n%s", row, out.String())
@@ -40,6 +40,29 @@ func TestTargetMissed(t *testing.T) {
 	report(&out, results, 1)
 	if want := "| redisstore | Lookup/by_email | 1.4µs | 1µs | 1.400 | ≤ 1.30 MISSED |"; !strings.Contains(out.String(), want) {
 		t.Errorf("table lacks %q:\n%s", want, out.String())
+	}
+}
+
+func TestNewTargets(t *testing.T) {
+	results := map[string]map[string][]sample{
+		"sqlitestore": {
+			"BenchmarkCanOn/20_groups_50_grants": {{"ratio": 1.5, "lib-ns/op": 40000, "base-ns/op": 26000}},
+			"BenchmarkConcurrentLogins":          {{"ratio": 0.95, "logins/s": 110, "ideal-logins/s": 116}},
+			"BenchmarkSweep/stale_10pct":         {{"ns/op": 2e9, "ns/idle-user": 20000}},
+		},
+		"redisstore": {"BenchmarkConcurrentLogins": {{"ratio": 0.8, "logins/s": 90, "ideal-logins/s": 112.5}}},
+	}
+	var out bytes.Buffer
+	report(&out, results, 1)
+	for _, want := range []string{
+		"| sqlitestore | CanOn/20_groups_50_grants | 40µs | 26µs | 1.500 | ≤ 50µs met |",
+		"| sqlitestore | ConcurrentLogins | 110.0 logins/s | 116.0 logins/s (ideal) | 0.950 | ≥ 0.90 met |",
+		"| redisstore | ConcurrentLogins | 90.0 logins/s | 112.5 logins/s (ideal) | 0.800 | ≥ 0.90 MISSED |",
+		"| sqlitestore | Sweep/stale_10pct | 2s (20µs per idle user) | | | ≤ 27µs met |",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
 	}
 }
 

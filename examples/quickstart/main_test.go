@@ -42,14 +42,17 @@ func checkStory(t *testing.T, story func(context.Context, io.Writer) error) {
 	}
 	s := out.String()
 	for _, want := range []string{
-		"accepted the invitation: active",
-		"ten wrong passwords: usermgmt: invalid credentials; usermgmt: user locked",
-		"the right password now: usermgmt: user locked",
-		"the sweep made 1 user(s) inactive; grace@acme.example logging in: usermgmt: user inactive",
-		"inactive     by system",
-		"lock         by system",
-		"unlock       by ada@acme.example",
-		"invite       by ada@acme.example",
+		"✉ to grace@acme.example: \"Ada Admin invited you to Acme Corp on Acme Portal\"",
+		"followed the link and accepted the invitation: active",
+		"ten wrong passwords: usermgmt: invalid email or password; usermgmt: user is locked",
+		"✉ to grace@acme.example: \"Your Acme Portal account has been locked\"",
+		"the right password now: usermgmt: user is locked",
+		"reset the password through the emailed link: unlocked",
+		"the sweep made 1 user(s) inactive; grace@acme.example logging in: usermgmt: user is inactive",
+		"inactive       by system",
+		"lock           by system",
+		"password_reset by grace@acme.example",
+		"invite         by ada@acme.example",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("story lacks %q:\n%s", want, s)
