@@ -91,8 +91,10 @@ func (m *Manager) InviteUsers(ctx context.Context, actorID string, in BulkInvite
 		return nil, err
 	}
 	results := make([]InviteResult, len(in.Rows))
-	var pending []int // rows ready to write
-	var creates []UserCreate
+	pending := make([]int, 0, len(in.Rows)) // rows ready to write
+	// Sized once: a UserCreate is large, and growing the slice by
+	// appending copied every one of them again at each doubling.
+	creates := make([]UserCreate, 0, len(in.Rows))
 	for i := range in.Rows {
 		r := &results[i]
 		if err := ctx.Err(); err != nil {
