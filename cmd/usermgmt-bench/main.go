@@ -284,6 +284,10 @@ func report(w io.Writer, results map[string]map[string][]sample, count int) {
 			if rate, ok := medianOf(runs, "logins/s"); ok {
 				ideal, _ := medianOf(runs, "ideal-logins/s")
 				fmt.Fprintf(w, "| %s | %s | %.1f logins/s | %.1f logins/s (ideal) | %.3f | %s |\n", store, name, rate, ideal, ratio, ratioTarget(t, hasTarget, ratio))
+				if par, ok := medianOf(runs, "parallel-verifications/s"); ok {
+					vs, _ := medianOf(runs, "ratio-vs-parallel")
+					fmt.Fprintf(w, "| %s | %s vs parallel | %.1f logins/s | %.1f bare verifications/s (parallel) | %.3f | (what the machine allows) |\n", store, name, rate, par, vs)
+				}
 				continue
 			}
 			if !paired {
