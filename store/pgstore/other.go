@@ -19,13 +19,9 @@ func (s *Store) Account(ctx context.Context, id string) (usermgmt.Account, error
 	if err := ctx.Err(); err != nil {
 		return usermgmt.Account{}, err
 	}
-	rows, err := s.pool.Query(ctx, s.q.account, id)
+	as, err := queryRows(ctx, s, scanAccounts, s.q.account, id)
 	if err != nil {
-		return usermgmt.Account{}, s.fail(ctx, err)
-	}
-	as, err := scanAccounts(rows)
-	if err != nil {
-		return usermgmt.Account{}, s.fail(ctx, err)
+		return usermgmt.Account{}, err
 	}
 	if len(as) == 0 {
 		return usermgmt.Account{}, notFound("account")
@@ -38,15 +34,7 @@ func (s *Store) Accounts(ctx context.Context, q usermgmt.AccountQuery) ([]usermg
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, s.q.accounts, q.RootID, q.After, q.Limit)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	as, err := scanAccounts(rows)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	return as, nil
+	return queryRows(ctx, s, scanAccounts, s.q.accounts, q.RootID, q.After, q.Limit)
 }
 
 // versioned runs one statement that writes a versioned row with its event
@@ -133,15 +121,7 @@ func (s *Store) History(ctx context.Context, q usermgmt.HistoryQuery) ([]usermgm
 		b.WriteString(" AND e.at < " + arg(encTime(q.Until)))
 	}
 	b.WriteString(" ORDER BY " + key + " DESC LIMIT " + arg(q.Limit))
-	rows, err := s.pool.Query(ctx, b.String(), append([]any{customPlan}, args...)...)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	evs, err := scanEvents(rows)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	return evs, nil
+	return queryRows(ctx, s, scanEvents, b.String(), append([]any{customPlan}, args...)...)
 }
 
 // CreateGroup implements usermgmt.Store: one transaction, sent as one
@@ -227,15 +207,7 @@ func (s *Store) Groups(ctx context.Context, ids []string) ([]usermgmt.Group, err
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, s.q.groupsByID, ids)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	gs, err := scanGroups(rows)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	return gs, nil
+	return queryRows(ctx, s, scanGroups, s.q.groupsByID, ids)
 }
 
 // ListGroups implements usermgmt.Store through the index on (account_id, id).
@@ -248,15 +220,7 @@ func (s *Store) ListGroups(ctx context.Context, q usermgmt.GroupQuery) ([]usermg
 		query += " AND NOT deleted"
 	}
 	query += " ORDER BY id LIMIT $3"
-	rows, err := s.pool.Query(ctx, query, q.AccountID, q.After, q.Limit)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	gs, err := scanGroups(rows)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	return gs, nil
+	return queryRows(ctx, s, scanGroups, query, q.AccountID, q.After, q.Limit)
 }
 
 // ClaimMessages implements usermgmt.Store: one UPDATE over the due
@@ -266,13 +230,9 @@ func (s *Store) ClaimMessages(ctx context.Context, c usermgmt.MessageClaim) ([]u
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, s.q.claimMessages, encTime(c.Now), c.Limit, c.Owner, encTime(c.LeaseUntil))
+	ms, err := queryRows(ctx, s, scanMessages, s.q.claimMessages, encTime(c.Now), c.Limit, c.Owner, encTime(c.LeaseUntil))
 	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	ms, err := scanMessages(rows)
-	if err != nil {
-		return nil, s.fail(ctx, err)
+		return nil, err
 	}
 	sort.Slice(ms, func(i, j int) bool {
 		if c := ms[i].DueAt.Compare(ms[j].DueAt); c != 0 {
@@ -339,15 +299,7 @@ func (s *Store) Messages(ctx context.Context, q usermgmt.MessageQuery) ([]usermg
 	default:
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, query, q.After, q.Limit)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	ms, err := scanMessages(rows)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	return ms, nil
+	return queryRows(ctx, s, scanMessages, query, q.After, q.Limit)
 }
 
 // Message implements usermgmt.Store.
@@ -355,13 +307,9 @@ func (s *Store) Message(ctx context.Context, id string) (usermgmt.Message, error
 	if err := ctx.Err(); err != nil {
 		return usermgmt.Message{}, err
 	}
-	rows, err := s.pool.Query(ctx, s.q.message, id)
+	ms, err := queryRows(ctx, s, scanMessages, s.q.message, id)
 	if err != nil {
-		return usermgmt.Message{}, s.fail(ctx, err)
-	}
-	ms, err := scanMessages(rows)
-	if err != nil {
-		return usermgmt.Message{}, s.fail(ctx, err)
+		return usermgmt.Message{}, err
 	}
 	if len(ms) == 0 {
 		return usermgmt.Message{}, notFound("message")
@@ -382,4 +330,18 @@ func (s *Store) RequeueMessage(ctx context.Context, id string, dueAt time.Time) 
 		return nil
 	}
 	return s.missingOrConflict(ctx, id, "message is not dead")
+}
+
+// queryRows runs one statement and scans the rows it returns, with errors
+// mapped by fail.
+func queryRows[T any](ctx context.Context, s *Store, scan func(pgx.Rows) ([]T, error), sql string, args ...any) ([]T, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	out, err := scan(rows)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return out, nil
 }

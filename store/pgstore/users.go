@@ -651,15 +651,7 @@ func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt
 		return nil, err
 	}
 	query, args := s.listSQL(q, false)
-	rows, err := s.pool.Query(ctx, query, append([]any{customPlan}, args...)...)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	us, err := scanUsers(rows)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	return us, nil
+	return queryRows(ctx, s, scanUsers, query, append([]any{customPlan}, args...)...)
 }
 
 // CountUsers implements usermgmt.Counter: its cost follows the number of
@@ -691,15 +683,7 @@ func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermg
 	default:
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, query, encTime(q.Before), encTime(q.AfterTime), q.AfterID, q.Limit)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	us, err := scanUsers(rows)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	return us, nil
+	return queryRows(ctx, s, scanUsers, query, encTime(q.Before), encTime(q.AfterTime), q.AfterID, q.Limit)
 }
 
 // ReserveAttempt implements usermgmt.Store in one statement: an UPDATE …
