@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/storebench"
 	"github.com/usermgmt/usermgmt/store/sqlitestore"
-	"github.com/usermgmt/usermgmt/store/storebench"
 	"github.com/usermgmt/usermgmt/store/storetest"
 )
 
