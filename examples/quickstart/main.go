@@ -80,7 +80,7 @@ func run(ctx context.Context, store usermgmt.Store, w io.Writer) error {
 		BaseURL: "https://portal.acme.example",
 		Transport: mail.TransportFunc(func(_ context.Context, msg *mail.Message) error {
 			links.from(msg.Text)
-			fmt.Fprintf(w, "            ✉ to %s: %q\n", msg.To, msg.Subject)
+			fmt.Fprintf(w, "            ✉ to %s: %q\n", msg.To.Address, msg.Subject)
 			return nil
 		})})
 	if err != nil {
@@ -164,12 +164,14 @@ func run(ctx context.Context, store usermgmt.Store, w io.Writer) error {
 		return err
 	}
 
+	graceLast := clock.Now()
 	clock.Advance(60 * 24 * time.Hour)
 	if _, err := m.Authenticate(ctx, admin.User.Email, "admin passphrase, long enough"); err != nil {
 		return err
 	}
 	say("%s logged in; %s has not", admin.User.Email, grace.Email)
-	clock.Set(clock.Now().AddDate(0, 3, 1))
+	// Three months and a day after Grace's last login; Ada's is more recent.
+	clock.Set(graceLast.AddDate(0, 3, 1))
 	res, err := m.Sweep(ctx)
 	if err != nil {
 		return err
@@ -189,6 +191,10 @@ func run(ctx context.Context, store usermgmt.Store, w io.Writer) error {
 		}
 		var changes []string
 		for _, c := range ev.Changes {
+			if c.Old == "" { // a field set afresh, or a password (never shown)
+				changes = append(changes, fmt.Sprintf("%s: %q", c.Field, c.New))
+				continue
+			}
 			changes = append(changes, fmt.Sprintf("%s: %q → %q", c.Field, c.Old, c.New))
 		}
 		fmt.Fprintf(w, "  %s  %-14s by %-17s %s\n", ev.At.Format(time.DateTime), ev.Action, actor, strings.Join(changes, ", "))
