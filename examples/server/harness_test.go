@@ -124,8 +124,13 @@ func (l *lineLog) String() string {
 // waitPrefix returns the rest of the first line starting with prefix,
 // waiting up to timeout for it.
 func (l *lineLog) waitPrefix(prefix string, timeout time.Duration) (string, bool) {
+	return l.waitPrefixUnless(prefix, timeout, nil)
+}
+
+// waitPrefixUnless is waitPrefix giving up early when stop is closed.
+func (l *lineLog) waitPrefixUnless(prefix string, timeout time.Duration, stop <-chan struct{}) (string, bool) {
 	deadline := time.After(timeout)
-	for {
+	for stopped := false; ; {
 		l.mu.Lock()
 		for _, line := range l.lines {
 			if rest, ok := strings.CutPrefix(line, prefix); ok {
@@ -135,8 +140,13 @@ func (l *lineLog) waitPrefix(prefix string, timeout time.Duration) (string, bool
 		}
 		more := l.more
 		l.mu.Unlock()
+		if stopped {
+			return "", false
+		}
 		select {
 		case <-more:
+		case <-stop:
+			stopped = true // look once more: every line is in
 		case <-deadline:
 			return "", false
 		}
@@ -173,9 +183,14 @@ func startServer(t testing.TB, args ...string) *proc {
 			t.Logf("server stdout:\n%s\nserver stderr:\n%s", p.stdout, p.stderr)
 		}
 	})
-	addr, ok := p.stdout.waitPrefix("listening on ", 30*time.Second)
+	addr, ok := p.stdout.waitPrefixUnless("listening on ", 30*time.Second, p.exited)
 	if !ok {
-		t.Fatalf("the server did not say where it listens within 30s\nstderr:\n%s", p.stderr)
+		select {
+		case <-p.exited:
+			t.Fatalf("the server exited (%v) before it listened\nstderr:\n%s", p.exitErr, p.stderr)
+		default:
+			t.Fatalf("the server did not say where it listens within 30s\nstderr:\n%s", p.stderr)
+		}
 	}
 	p.URL = addr
 	return p
