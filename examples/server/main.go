@@ -8,9 +8,9 @@
 //	go run ./examples/server -addr 127.0.0.1:0 -db /tmp/users.db -smtp-host mail.example.com
 //
 // On the first start it creates the top-level account (-account) and
-// invites its admin (-admin-email), printing the invitation link: accept
-// it with POST /admin/api/public/invitation/accept, then sign in with
-// POST /login and use the admin API with the session cookie. Emails are
+// invites its admin (-admin-email), printing the invitation link: open it
+// (or POST the token to /admin/api/public/invitation/accept), then sign in
+// with POST /login and use the admin API with the session cookie. Emails are
 // logged, links included, unless an SMTP server is configured (flags
 // -smtp-* or the USERMGMT_SMTP_* environment variables). SIGINT or
 // SIGTERM stops it gracefully: the requests in flight finish, the workers
@@ -23,6 +23,8 @@
 //	GET  /me             the signed-in user
 //	/admin/api/...       the admin API (package httpapi; GET /admin/api/openapi.json)
 //	/admin/api/public/...  invitation acceptance, password reset (no session)
+//	GET /invitation, /reset-password, /confirm-email, /forgot-password, /login
+//	                     the forms the emailed links open
 package main
 
 import (
@@ -149,8 +151,8 @@ func serve(ctx context.Context, c config, stdout io.Writer, log *slog.Logger) (e
 	return nil
 }
 
-// newHandler routes the session routes and the admin API, under the
-// session middleware.
+// newHandler routes the session routes, the admin API and the pages of
+// the emailed links, under the session middleware.
 func newHandler(m *usermgmt.Manager, c config, log *slog.Logger) (http.Handler, error) {
 	s := newSessionAPI(m, c.SessionLifetime, c.SecureCookie, log)
 	api, err := httpapi.New(m, httpapi.Options{BasePath: "/admin/api", Actor: s.Actor, Logger: log})
@@ -162,6 +164,9 @@ func newHandler(m *usermgmt.Manager, c config, log *slog.Logger) (http.Handler, 
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /me", s.me)
 	mux.Handle("/admin/api/", api)
+	for path, p := range pages {
+		mux.HandleFunc("GET "+path, servePage(p, c.AppName))
+	}
 	return s.sessions.LoadAndSave(mux), nil
 }
 

@@ -212,8 +212,8 @@ func TestLoginRefusesBadRequests(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d %s", c.name, w.Code, w.Body, c.status, c.code)
 		}
 	}
-	if w := a.serve("GET", "/login", "", "", nil); w.Code != http.StatusMethodNotAllowed {
-		t.Errorf("GET /login: %d", w.Code)
+	if w := a.serve("PUT", "/login", "application/json", "{}", nil); w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("PUT /login: %d", w.Code)
 	}
 	if st := a.m.Stats(); st.PasswordVerifications+st.DummyVerifications != 0 {
 		t.Errorf("a refused request reached a password check: %+v", st)
@@ -305,5 +305,30 @@ func TestMeWithoutSession(t *testing.T) {
 	w := a.serve("GET", "/me", "", "", nil)
 	if w.Code != http.StatusUnauthorized || problemCode(t, w) != "unauthenticated" {
 		t.Fatalf("GET /me: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestLinkPages(t *testing.T) {
+	a := newApp(t)
+	for path := range pages {
+		w := a.serve("GET", path+"?token=abc%22%3E%3Cscript%3E", "", "", nil)
+		if w.Code != http.StatusOK || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
+			t.Fatalf("GET %s: %d %s", path, w.Code, w.Header())
+		}
+		body := w.Body.String()
+		if !strings.Contains(body, `data-action="`+pages[path].Action+`"`) {
+			t.Errorf("GET %s: the form does not post to %s", path, pages[path].Action)
+		}
+		if strings.Contains(body, `abc"><script>`) {
+			t.Errorf("GET %s: the token reached the page unescaped", path)
+		}
+		if w.Header().Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("GET %s: the token could leak through the Referer", path)
+		}
+	}
+	for path, p := range pages {
+		if w := a.serve("GET", path, "", "", nil); p.needsToken && w.Code != http.StatusNotFound {
+			t.Errorf("GET %s without a token: %d", path, w.Code)
+		}
 	}
 }
