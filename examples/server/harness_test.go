@@ -121,6 +121,28 @@ func (l *lineLog) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
+// waitContains reports whether a line containing s arrives within
+// timeout.
+func (l *lineLog) waitContains(s string, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		for _, line := range l.lines {
+			if strings.Contains(line, s) {
+				l.mu.Unlock()
+				return true
+			}
+		}
+		more := l.more
+		l.mu.Unlock()
+		select {
+		case <-more:
+		case <-deadline:
+			return false
+		}
+	}
+}
+
 // waitPrefix returns the rest of the first line starting with prefix,
 // waiting up to timeout for it.
 func (l *lineLog) waitPrefix(prefix string, timeout time.Duration) (string, bool) {
