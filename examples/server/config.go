@@ -31,6 +31,7 @@ type config struct {
 	AdminEmail string     // its admin, invited on first start
 
 	MaxHashes       int           // WithMaxConcurrentHashes; 0 keeps GOMAXPROCS
+	LoginBurst      int           // logins a client address may make at once; 0: no limit
 	DeliveryPoll    time.Duration // RunDelivery's PollInterval
 	SweepInterval   time.Duration // RunSweeper's Interval
 	SessionLifetime time.Duration
@@ -102,6 +103,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.Account, "account", "Acme", "`name` of the top-level account created on first start")
 	fs.StringVar(&c.AdminEmail, "admin-email", "admin@acme.example", "`email` of its admin, invited on first start")
 	fs.IntVar(&c.MaxHashes, "max-hashes", 0, "password hashes computed at `once`, each holding its argon2id memory (default GOMAXPROCS)")
+	fs.IntVar(&c.LoginBurst, "login-burst", 20, "login attempts a client `address` may make at once, earning one more every 3s (0: no limit)")
 	fs.DurationVar(&c.DeliveryPoll, "delivery-poll", 5*time.Second, "how often the delivery worker looks for due emails when idle")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", time.Hour, "how often the inactivity sweeper runs")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", 12*time.Hour, "how long a login session lasts at most")
@@ -147,8 +149,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	if c.Postgres != "" && c.Redis != "" {
 		return c, errors.New("give -postgres or -redis, not both")
 	}
-	if c.MaxHashes < 0 {
-		return c, errors.New("-max-hashes must not be negative")
+	if c.MaxHashes < 0 || c.LoginBurst < 0 {
+		return c, errors.New("-max-hashes and -login-burst must not be negative")
 	}
 	if c.DeliveryPoll <= 0 || c.SweepInterval <= 0 || c.SessionLifetime <= 0 || c.ShutdownTimeout <= 0 {
 		return c, errors.New("-delivery-poll, -sweep-interval, -session-lifetime and -shutdown-timeout must be positive")

@@ -154,7 +154,7 @@ func serve(ctx context.Context, c config, stdout io.Writer, log *slog.Logger) (e
 // newHandler routes the session routes, the admin API and the pages of
 // the emailed links, under the session middleware.
 func newHandler(m *usermgmt.Manager, c config, log *slog.Logger) (http.Handler, error) {
-	s := newSessionAPI(m, c.SessionLifetime, c.SecureCookie, log)
+	s := newSessionAPI(m, c, log)
 	api, err := httpapi.New(m, httpapi.Options{BasePath: "/admin/api", Actor: s.Actor, Logger: log})
 	if err != nil {
 		return nil, err

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -26,26 +28,37 @@ type sessionAPI struct {
 	m        *usermgmt.Manager
 	sessions *scs.SessionManager
 	actor    httpapi.SCSActor
+	limiter  httpapi.Limiter // logins per client address; nil for none
 	log      *slog.Logger
 }
 
 // maxLoginBody bounds the body of POST /login.
 const maxLoginBody = 8 << 10
 
-// newSessionAPI returns the session routes over m; sessions last at most
-// lifetime.
-func newSessionAPI(m *usermgmt.Manager, lifetime time.Duration, secure bool, log *slog.Logger) *sessionAPI {
+// loginEvery is how often a client address earns one more login attempt
+// when -login-burst limits them: 20 a minute.
+const loginEvery = 3 * time.Second
+
+// newSessionAPI returns the session routes over m, configured by c:
+// sessions last at most c.SessionLifetime, the cookie is Secure with
+// c.SecureCookie, and logins are limited per client address by
+// c.LoginBurst.
+func newSessionAPI(m *usermgmt.Manager, c config, log *slog.Logger) *sessionAPI {
 	sm := scs.New()
-	sm.Lifetime = lifetime
+	sm.Lifetime = c.SessionLifetime
 	sm.Cookie.Name = "usermgmt_session"
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode
-	sm.Cookie.Secure = secure
+	sm.Cookie.Secure = c.SecureCookie
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		log.ErrorContext(r.Context(), "session store failed", "error", err)
 		writeProblem(w, httpapi.Problem{Status: http.StatusInternalServerError, Code: "internal", Title: "internal error"})
 	}
-	return &sessionAPI{m: m, sessions: sm, actor: httpapi.SCSActor{Sessions: sm, Manager: m}, log: log}
+	s := &sessionAPI{m: m, sessions: sm, actor: httpapi.SCSActor{Sessions: sm, Manager: m}, log: log}
+	if c.LoginBurst > 0 {
+		s.limiter = httpapi.NewMemoryLimiter(httpapi.LimiterConfig{Burst: c.LoginBurst, Every: loginEvery})
+	}
+	return s
 }
 
 // loginRequest is the body of POST /login.
@@ -61,12 +74,21 @@ type loginRequest struct {
 // locked, banned, disabled, inactive) is the same 401 invalid_credentials:
 // nothing tells a stranger which addresses exist or are locked; the
 // lockout email tells the mailbox's owner. Attempts still being verified
-// for the user answer 429 with Retry-After.
+// for the user, and a client address over its login limit (checked before
+// any password work), answer 429 with Retry-After.
 func (s *sessionAPI) login(w http.ResponseWriter, r *http.Request) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		writeProblem(w, httpapi.Problem{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
 			Title: "unsupported media type", Detail: "POST /login takes Content-Type application/json"})
 		return
+	}
+	if s.limiter != nil {
+		if ok, wait := s.limiter.Allow(httpapi.RemoteIP(r)); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+			writeProblem(w, httpapi.Problem{Status: http.StatusTooManyRequests, Code: "rate_limited",
+				Title: "too many requests; try again later"})
+			return
+		}
 	}
 	var in loginRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxLoginBody))

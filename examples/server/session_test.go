@@ -31,6 +31,12 @@ type app struct {
 
 func newApp(t *testing.T) *app {
 	t.Helper()
+	return newAppWith(t, config{SessionLifetime: time.Hour})
+}
+
+// newAppWith is newApp with the server configured by c.
+func newAppWith(t *testing.T, c config) *app {
+	t.Helper()
 	ctx := context.Background()
 	clock := usermgmt.NewFakeClock(fixture.Start)
 	m, err := usermgmt.New(memstore.New(), usermgmt.WithClock(clock), usermgmt.WithHashParams(fixture.FastHash))
@@ -47,7 +53,6 @@ func newApp(t *testing.T) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := config{SessionLifetime: time.Hour}
 	h, err := newHandler(m, c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -330,5 +335,31 @@ func TestLinkPages(t *testing.T) {
 		if w := a.serve("GET", path, "", "", nil); p.needsToken && w.Code != http.StatusNotFound {
 			t.Errorf("GET %s without a token: %d", path, w.Code)
 		}
+	}
+}
+
+func TestLoginLimitPerAddress(t *testing.T) {
+	a := newAppWith(t, config{SessionLifetime: time.Hour, LoginBurst: 3})
+	for i := range 3 {
+		if w := a.login("ada@acme.example", "not the password at all"); w.Code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d %s", i+1, w.Code, w.Body)
+		}
+	}
+	before := a.m.Stats()
+	w := a.login("ada@acme.example", fixture.Password)
+	if w.Code != http.StatusTooManyRequests || problemCode(t, w) != "rate_limited" || w.Header().Get("Retry-After") != "3" {
+		t.Fatalf("fourth attempt at once: %d %s %v", w.Code, w.Body, w.Header())
+	}
+	if after := a.m.Stats(); after.PasswordVerifications+after.DummyVerifications != before.PasswordVerifications+before.DummyVerifications {
+		t.Fatal("a limited attempt reached a password check")
+	}
+	// Another address is not limited by this one's attempts.
+	r := httptest.NewRequest("POST", "/login", strings.NewReader(`{"email":"ada@acme.example","password":"`+fixture.Password+`"}`))
+	r.Header.Set("Content-Type", "application/json")
+	r.RemoteAddr = "192.0.2.7:4000"
+	rec := httptest.NewRecorder()
+	a.h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("login from another address: %d %s", rec.Code, rec.Body)
 	}
 }
