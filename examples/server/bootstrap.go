@@ -21,7 +21,9 @@ import (
 // An admin who exists already is left alone; one who has not accepted
 // their invitation yet is reported. Two servers starting at once on one
 // empty database create one account: the second meets the first's admin
-// (ErrDuplicateEmail) and does nothing.
+// (ErrDuplicateEmail) and does nothing. "Empty" is judged by the admin
+// email because the Manager has no call that lists top-level accounts: a
+// later start with another -admin-email creates another top-level account.
 func bootstrap(ctx context.Context, m *usermgmt.Manager, c config, baseURL string, out io.Writer, log *slog.Logger) error {
 	admin, err := m.UserByEmail(ctx, usermgmt.System, c.AdminEmail)
 	switch {
