@@ -9,6 +9,7 @@ import (
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/store/pgstore"
 	"github.com/usermgmt/usermgmt/store/redisstore"
+	"github.com/usermgmt/usermgmt/store/sqlitestore"
 )
 
 // openStore opens the store c selects: PostgreSQL (-postgres), Redis
@@ -41,5 +42,9 @@ func openStore(ctx context.Context, c config) (usermgmt.Store, func() error, err
 		}
 		return s, rdb.Close, nil
 	}
-	return openSQLite(ctx, c.DB)
+	s, err := sqlitestore.Open(ctx, c.DB)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening SQLite file %s: %w", c.DB, err)
+	}
+	return s, s.Close, nil
 }
