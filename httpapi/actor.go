@@ -41,7 +41,8 @@ type SCSActor struct {
 	Sessions *scs.SessionManager
 	// Manager, when set, checks each request's session with
 	// Manager.SessionValid, so that a session ends as soon as the user's
-	// SessionVersion moves (a ban, a new password, a role change...).
+	// SessionVersion moves (a ban, a new password, a role change...): the
+	// session is destroyed and Actor returns ErrSessionEnded.
 	Manager *usermgmt.Manager
 	// UserIDKey and SessionVersionKey are the session keys; defaults
 	// "usermgmt.user_id" and "usermgmt.session_version".
@@ -76,14 +77,18 @@ func (a SCSActor) Actor(r *http.Request) (actorID string, err error) {
 	}
 	if a.Manager != nil {
 		ver, ok := a.Sessions.Get(ctx, verKey).(int64)
-		if !ok {
-			return "", ErrSessionEnded
-		}
-		valid, err := a.Manager.SessionValid(ctx, id, ver)
-		if err != nil {
-			return "", err
+		valid := false
+		if ok {
+			if valid, err = a.Manager.SessionValid(ctx, id, ver); err != nil {
+				return "", err
+			}
 		}
 		if !valid {
+			// Ended for good: destroy it, so that its cookie is cleared
+			// and its data leaves the session store.
+			if err := a.Sessions.Destroy(ctx); err != nil {
+				return "", fmt.Errorf("httpapi: destroying an ended session: %w", err)
+			}
 			return "", ErrSessionEnded
 		}
 	}

@@ -161,6 +161,13 @@ func TestSCSActor(t *testing.T) {
 		header: map[string]string{"Cookie": adminCookie.Name + "=" + adminCookie.Value}})
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	get(geneCookie, base+"/users/"+g.ID).refused(http.StatusUnauthorized, "unauthenticated")
+	// ... and is destroyed: its data has left the session store.
+	_, found, err := sessions.Store.Find(geneCookie.Value)
+	require.NoError(t, err)
+	require.False(t, found, "the ended session is still stored")
+	_, found, err = sessions.Store.Find(adminCookie.Value)
+	require.NoError(t, err)
+	require.True(t, found, "the admin's session is gone too")
 
 	// Logout ends the admin's.
 	lr := httptest.NewRequest("POST", "/logout", nil)

@@ -166,10 +166,7 @@ func (s *sessionAPI) me(w http.ResponseWriter, r *http.Request) {
 // which keeps a user who works in one long session from going Inactive.
 func (s *sessionAPI) Actor(r *http.Request) (string, error) {
 	ctx := r.Context()
-	id, err := s.actor.Actor(r)
-	if errors.Is(err, httpapi.ErrSessionEnded) {
-		s.end(r)
-	}
+	id, err := s.actor.Actor(r) // destroys a session that ended
 	if err != nil {
 		return "", err
 	}
