@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/internal/fixture"
@@ -38,6 +39,18 @@ func (e *env) managers(n int, opts ...usermgmt.Option) []*usermgmt.Manager {
 		ms[i] = e.manager(hs[i%len(hs)], opts...)
 	}
 	return ms
+}
+
+// floodPolicy is the default policy with a RecordTimeout long enough for
+// any machine: the floods test the lockout's bounds, not its deadline
+// (OutcomeWriteBoundedPastDeadline does). With the default five seconds, a
+// store that serialises writes (SQLite's one writer) on a slow, shared CI
+// machine under -race could time out recording an outcome, and the counts
+// would then miss an attempt that was verified.
+func floodPolicy() usermgmt.Option {
+	p := usermgmt.DefaultPolicy()
+	p.RecordTimeout = 2 * time.Minute
+	return usermgmt.WithPolicy(p)
 }
 
 func verifications(ms []*usermgmt.Manager) uint64 {
@@ -95,7 +108,7 @@ func testEmailUniqueAcrossManagers(t *testing.T, su *suite) {
 func testLockoutBoundAcrossManagers(t *testing.T, su *suite) {
 	e := su.env(t)
 	victim := e.user(e.root.ID, "victim@example.com", usermgmt.RoleGeneral)
-	ms := e.managers(4, usermgmt.WithMaxConcurrentHashes(20))
+	ms := e.managers(4, usermgmt.WithMaxConcurrentHashes(20), floodPolicy())
 	var wrong, locked atomic.Int64
 	parallel(4*64, func(i int) {
 		_, err := ms[i%4].Authenticate(context.Background(), victim.Email, "wrong password number "+fmt.Sprint(i))
@@ -128,7 +141,7 @@ func testLockoutBoundAcrossManagers(t *testing.T, su *suite) {
 func testRightPasswordFlood(t *testing.T, su *suite) {
 	e := su.env(t)
 	u := e.user(e.root.ID, "popular@example.com", usermgmt.RoleGeneral)
-	ms := e.managers(4, usermgmt.WithMaxConcurrentHashes(20))
+	ms := e.managers(4, usermgmt.WithMaxConcurrentHashes(20), floodPolicy())
 	var okN, retry atomic.Int64
 	parallel(4*64, func(i int) {
 		_, err := ms[i%4].Authenticate(context.Background(), u.Email, Password)
@@ -170,7 +183,7 @@ func testRightPasswordFlood(t *testing.T, su *suite) {
 func testMixedFlood(t *testing.T, su *suite) {
 	e := su.env(t)
 	u := e.user(e.root.ID, "mixed@example.com", usermgmt.RoleGeneral)
-	ms := e.managers(4, usermgmt.WithMaxConcurrentHashes(20))
+	ms := e.managers(4, usermgmt.WithMaxConcurrentHashes(20), floodPolicy())
 	var wrongVerified, rightOK, rightLocked, retries atomic.Int64
 	parallel(4*64, func(i int) {
 		pw := Password
@@ -220,7 +233,7 @@ func testRehashRace(t *testing.T, su *suite) {
 	before := e.get(u.ID)
 	stronger := fixture.FastHash
 	stronger.Iterations = 2
-	ms := e.managers(4, usermgmt.WithHashParams(stronger), usermgmt.WithMaxConcurrentHashes(4))
+	ms := e.managers(4, usermgmt.WithHashParams(stronger), usermgmt.WithMaxConcurrentHashes(4), floodPolicy())
 	parallel(4*8, func(i int) {
 		_, err := ms[i%4].Authenticate(context.Background(), u.Email, Password)
 		if err != nil && !errors.Is(err, usermgmt.ErrAttemptsInFlight) {
