@@ -17,6 +17,7 @@ import (
 
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/internal/fixture"
+	"github.com/usermgmt/usermgmt/internal/proctest"
 	"github.com/usermgmt/usermgmt/store/pgstore"
 )
 
@@ -171,76 +172,26 @@ func child(mode, url, schema, arg string) error {
 	return fmt.Errorf("unknown mode %q", mode)
 }
 
-// childProc is a running child process.
-type childProc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Scanner
-}
-
-func startChild(t *testing.T, mode, schema, arg string) *childProc {
+// startChild starts a child process of the given mode on the schema.
+func startChild(t *testing.T, mode, schema, arg string) *proctest.Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childMode+"="+mode, childURL+"="+testURL, childSchema+"="+schema, childArg+"="+arg)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &childProc{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	if line := c.line(t); line != "ready" {
-		t.Fatalf("child %s said %q, want ready", mode, line)
-	}
-	return c
-}
-
-func (c *childProc) line(t *testing.T) string {
-	t.Helper()
-	if !c.out.Scan() {
-		t.Fatalf("child ended without a line: %v", c.out.Err())
-	}
-	return c.out.Text()
-}
-
-// finish reads the child's result line and waits for it to exit cleanly.
-func (c *childProc) finish(t *testing.T) string {
-	t.Helper()
-	line := c.line(t)
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	return line
+	return proctest.Start(t, childMode+"="+mode, childURL+"="+testURL, childSchema+"="+schema, childArg+"="+arg)
 }
 
 // run starts n children, lets them go at once, and returns the number
 // each printed after prefix.
 func runChildren(t *testing.T, n int, mode, schema, arg, prefix string) []int {
 	t.Helper()
-	var children []*childProc
+	var children []*proctest.Child
 	for range n {
 		children = append(children, startChild(t, mode, schema, arg))
 	}
 	for _, ch := range children {
-		if _, err := io.WriteString(ch.stdin, "go\n"); err != nil {
-			t.Fatal(err)
-		}
+		ch.Go(t)
 	}
 	var out []int
 	for i, ch := range children {
-		line := ch.finish(t)
+		line := ch.Finish(t)
 		v, err := strconv.Atoi(strings.TrimPrefix(line, prefix+" "))
 		if err != nil || !strings.HasPrefix(line, prefix+" ") {
 			t.Fatalf("child %d said %q, want %q and a number", i, line, prefix)

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/proctest"
 	"github.com/usermgmt/usermgmt/store/sqlitestore"
 )
 
@@ -109,58 +108,10 @@ func runChild(mode, path, arg string) error {
 	return fmt.Errorf("unknown mode %q", mode)
 }
 
-// child is a running child process.
-type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Scanner
-}
-
-func startChild(t *testing.T, mode, path, arg string) *child {
+// startChild starts a child process of the given mode on the file.
+func startChild(t *testing.T, mode, path, arg string) *proctest.Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childMode+"="+mode, childPath+"="+path, childArg+"="+arg)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	if line := c.line(t); line != "ready" {
-		t.Fatalf("child %s said %q, want ready", mode, line)
-	}
-	return c
-}
-
-func (c *child) line(t *testing.T) string {
-	t.Helper()
-	if !c.out.Scan() {
-		t.Fatalf("child ended without a line: %v", c.out.Err())
-	}
-	return c.out.Text()
-}
-
-// finish reads the child's result line and waits for it to exit cleanly.
-func (c *child) finish(t *testing.T) string {
-	t.Helper()
-	line := c.line(t)
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	return line
+	return proctest.Start(t, childMode+"="+mode, childPath+"="+path, childArg+"="+arg)
 }
 
 // TestLockoutAcrossProcesses runs the lockout race from two OS processes,
@@ -193,15 +144,13 @@ func TestLockoutAcrossProcesses(t *testing.T) {
 	}
 	victim := c.User
 
-	children := []*child{startChild(t, "lockout", path, victim.Email), startChild(t, "lockout", path, victim.Email)}
+	children := []*proctest.Child{startChild(t, "lockout", path, victim.Email), startChild(t, "lockout", path, victim.Email)}
 	for _, ch := range children {
-		if _, err := io.WriteString(ch.stdin, "go\n"); err != nil {
-			t.Fatal(err)
-		}
+		ch.Go(t)
 	}
 	var verified uint64
 	for i, ch := range children {
-		line := ch.finish(t)
+		line := ch.Finish(t)
 		n, err := strconv.ParseUint(strings.TrimPrefix(line, "verified "), 10, 64)
 		if err != nil {
 			t.Fatalf("child %d said %q", i, line)
@@ -246,14 +195,12 @@ func TestProcessesOpenNewFileAtOnce(t *testing.T) {
 		t.Skip("starts child processes")
 	}
 	path := filepath.Join(t.TempDir(), "new.db")
-	var children []*child
+	var children []*proctest.Child
 	for i := 0; i < 4; i++ {
 		children = append(children, startChild(t, "open", path, ""))
 	}
 	for _, ch := range children {
-		if _, err := io.WriteString(ch.stdin, "go\n"); err != nil {
-			t.Fatal(err)
-		}
+		ch.Go(t)
 	}
 	s := open(t, path)
 	want, err := s.SchemaVersion(context.Background())
@@ -261,7 +208,7 @@ func TestProcessesOpenNewFileAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, ch := range children {
-		if line := ch.finish(t); line != fmt.Sprint("version ", want) {
+		if line := ch.Finish(t); line != fmt.Sprint("version ", want) {
 			t.Fatalf("child %d said %q, want version %d", i, line, want)
 		}
 	}
