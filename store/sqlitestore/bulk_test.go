@@ -16,8 +16,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/storebench"
 	"github.com/usermgmt/usermgmt/store/sqlitestore"
-	"github.com/usermgmt/usermgmt/store/storebench"
 )
 
 // BenchmarkBulk creates 100,000 invited users with their audit events

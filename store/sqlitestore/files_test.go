@@ -18,20 +18,36 @@ import (
 	"github.com/usermgmt/usermgmt/store/sqlitestore"
 )
 
-func seedUser(id, account, email string) (usermgmt.User, usermgmt.AuditEvent) {
-	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	u := usermgmt.User{ID: id, AccountID: account, Email: email, FirstName: "F", LastName: "L", Role: usermgmt.RoleGeneral,
-		Status: usermgmt.StatusActive, PasswordHash: "h", CreatedAt: at, UpdatedAt: at, LastActiveAt: at, Version: 1}
-	return u, usermgmt.AuditEvent{ID: "ev-" + id, At: at, ActorID: usermgmt.System, Action: usermgmt.ActionCreate, UserID: id, AccountID: account}
+var seedTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func seedUser(id, account, email string) usermgmt.UserCreate {
+	u := usermgmt.UserRecord{ID: id, AccountID: account, Email: email, FirstName: "F", LastName: "L", Role: usermgmt.RoleGeneral,
+		Status: usermgmt.StatusActive, PasswordHash: "h", PasswordVersion: 1, CreatedAt: seedTime, UpdatedAt: seedTime,
+		LastActiveAt: seedTime, Version: 1}
+	return usermgmt.UserCreate{User: u, Event: usermgmt.AuditEvent{ID: "ev-" + id, At: seedTime, ActorID: usermgmt.System,
+		Action: usermgmt.ActionCreate, UserID: id, AccountID: account}}
+}
+
+// causeText returns the text of the causes a store error wraps beside its
+// sentinel: what the application's own logs get.
+func causeText(err error) string {
+	var w interface{ Unwrap() []error }
+	if !errors.As(err, &w) {
+		return ""
+	}
+	var texts []string
+	for _, e := range w.Unwrap() {
+		texts = append(texts, e.Error())
+	}
+	return strings.Join(texts, "; ")
 }
 
 // seed opens a store with one account and its first user.
 func seed(t *testing.T, path string, opts ...sqlitestore.Option) *sqlitestore.Store {
 	t.Helper()
 	s := open(t, path, opts...)
-	u, ev := seedUser("u1", "acct", "first@example.com")
-	a := usermgmt.Account{ID: "acct", Name: "Acct", CreatedAt: u.CreatedAt}
-	if err := s.CreateAccount(context.Background(), a, u, ev); err != nil {
+	a := usermgmt.Account{ID: "acct", Name: "Acct", CreatedAt: seedTime, UpdatedAt: seedTime, Version: 1}
+	if err := s.CreateAccount(context.Background(), usermgmt.AccountCreate{Account: a, Admin: seedUser("u1", "acct", "first@example.com")}); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -100,35 +116,41 @@ func TestLockedPastBusyTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	u, ev := seedUser("u2", "acct", "second@example.com")
+	u := seedUser("u2", "acct", "second@example.com")
 	start := time.Now()
-	err = s.CreateUsers(ctx, []usermgmt.User{u}, []usermgmt.AuditEvent{ev})
+	err = s.CreateUsers(ctx, []usermgmt.UserCreate{u})
 	waited := time.Since(start)
-	if !errors.Is(err, sqlitestore.ErrBusy) {
-		t.Fatalf("CreateUsers under another's lock: %v, want ErrBusy", err)
+	if !errors.Is(err, sqlitestore.ErrBusy) || !errors.Is(err, usermgmt.ErrStore) {
+		t.Fatalf("CreateUsers under another's lock: %v, want ErrBusy and usermgmt.ErrStore", err)
 	}
 	if waited < 100*time.Millisecond || waited > 5*time.Second {
 		t.Fatalf("gave up after %v; the busy timeout is 150ms", waited)
 	}
-	if !strings.Contains(err.Error(), path) {
-		t.Fatalf("error does not name the file: %v", err)
+	// The text is the sentinel's, fit for an administrator; the cause,
+	// for the application's logs, names the file.
+	if err.Error() != usermgmt.ErrStore.Error() {
+		t.Fatalf("error text %q, want the sentinel's alone", err)
 	}
-	t.Log(err)
-	if _, _, err := s.ReserveAttempt(ctx, "u1", 10); !errors.Is(err, sqlitestore.ErrBusy) {
+	if cause := causeText(err); !strings.Contains(cause, path) {
+		t.Fatalf("the cause does not name the file: %q", cause)
+	}
+	t.Log(causeText(err))
+	lease := usermgmt.AttemptLease{ID: "lease-1", Until: seedTime.Add(time.Minute)}
+	if _, _, err := s.ReserveAttempt(ctx, usermgmt.AttemptReservation{UserID: "u1", Limit: 10, Now: seedTime, Lease: lease}); !errors.Is(err, sqlitestore.ErrBusy) {
 		t.Fatalf("ReserveAttempt under another's lock: %v, want ErrBusy", err)
 	}
 	if _, err := sqlitestore.Open(ctx, path, sqlitestore.WithBusyTimeout(50*time.Millisecond)); !errors.Is(err, sqlitestore.ErrBusy) {
 		t.Fatalf("Open under another's lock: %v, want ErrBusy", err)
 	}
 	// Readers are not blocked by a writer in WAL mode.
-	if got, err := s.User(ctx, "u1"); err != nil || got.FailedAttempts != 0 {
+	if got, err := s.User(ctx, "u1"); err != nil || len(got.AttemptLeases) != 0 {
 		t.Fatalf("read under another's lock: %+v, %v", got, err)
 	}
 	// A cancelled context ends the wait before the timeout.
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	start = time.Now()
-	if err := s.CreateUsers(cctx, []usermgmt.User{u}, []usermgmt.AuditEvent{ev}); err == nil {
+	if err := s.CreateUsers(cctx, []usermgmt.UserCreate{u}); err == nil {
 		t.Fatal("CreateUsers with an expiring context succeeded under another's lock")
 	}
 	if waited := time.Since(start); waited > 140*time.Millisecond {
@@ -141,10 +163,10 @@ func TestLockedPastBusyTimeout(t *testing.T) {
 	if _, err := s.User(ctx, "u2"); !errors.Is(err, usermgmt.ErrNotFound) {
 		t.Fatalf("a refused write left user u2: %v", err)
 	}
-	if got, _ := s.User(ctx, "u1"); got.FailedAttempts != 0 {
-		t.Fatalf("a refused reservation counted: %d", got.FailedAttempts)
+	if got, _ := s.User(ctx, "u1"); len(got.AttemptLeases) != 0 || got.Version != 1 {
+		t.Fatalf("a refused reservation was stored: %d leases, version %d", len(got.AttemptLeases), got.Version)
 	}
-	if err := s.CreateUsers(ctx, []usermgmt.User{u}, []usermgmt.AuditEvent{ev}); err != nil {
+	if err := s.CreateUsers(ctx, []usermgmt.UserCreate{u}); err != nil {
 		t.Fatalf("CreateUsers after the lock is gone: %v", err)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/usermgmt/usermgmt"
 )
 
 //go:embed migrations/*.sql
@@ -143,7 +145,8 @@ func (s *Store) migrateTo(ctx context.Context, ms []migration) error {
 	// Even when the schema is current, take the write lock once: that
 	// proves the file writable (ErrReadOnly) and free (ErrBusy) now rather
 	// than at the first write.
-	return s.tx(ctx, func(conn *sql.Conn) error {
+	return s.rawTx(ctx, false, func(w *writer) error {
+		conn := w.conn
 		if current == latest {
 			return nil
 		}
@@ -164,10 +167,61 @@ func (s *Store) migrateTo(ctx context.Context, ms []migration) error {
 			if _, err := conn.ExecContext(ctx, m.SQL); err != nil {
 				return fmt.Errorf("sqlitestore: migration %s: %w", m.Name, s.mapErr(err))
 			}
+			if fix := fixups[m.Version]; fix != nil && m.Name == migrations()[m.Version-1].Name {
+				if err := fix(ctx, conn); err != nil {
+					return fmt.Errorf("sqlitestore: migration %s: %w", m.Name, s.mapErr(err))
+				}
+			}
 			if _, err := conn.ExecContext(ctx, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", m.Version, m.Name); err != nil {
 				return fmt.Errorf("sqlitestore: recording migration %s: %w", m.Name, s.mapErr(err))
 			}
 		}
 		return nil
 	})
+}
+
+// fixups are steps in Go that follow an embedded migration of the same
+// version, in its transaction, for what SQL alone cannot do.
+var fixups = map[int]func(ctx context.Context, conn *sql.Conn) error{
+	2: refold,
+}
+
+// refold recomputes the folded copies of the names and the email that
+// search reads with usermgmt.FoldSearch, which folds more than SQLite's
+// lower(): migration 2 copied the email unfolded.
+func refold(ctx context.Context, conn *sql.Conn) error {
+	rows, err := conn.QueryContext(ctx, "SELECT seq, first_name, last_name, email, first_lc, last_lc, email_fold FROM users")
+	if err != nil {
+		return err
+	}
+	type fix struct {
+		seq                int64
+		first, last, email string
+	}
+	var fixes []fix
+	for rows.Next() {
+		var f fix
+		var first, last, email, firstLC, lastLC, emailFold string
+		if err := rows.Scan(&f.seq, &first, &last, &email, &firstLC, &lastLC, &emailFold); err != nil {
+			rows.Close()
+			return err
+		}
+		f.first, f.last, f.email = usermgmt.FoldSearch(first), usermgmt.FoldSearch(last), usermgmt.FoldSearch(email)
+		if f.first != firstLC || f.last != lastLC || f.email != emailFold {
+			fixes = append(fixes, f)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, f := range fixes {
+		if _, err := conn.ExecContext(ctx, "UPDATE users SET first_lc = ?, last_lc = ?, email_fold = ? WHERE seq = ?",
+			f.first, f.last, f.email, f.seq); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,7 +91,7 @@ func TestMigrationsUpgradeInOrder(t *testing.T) {
 	// The code of version 1 refuses the file now at version 2, writing nothing.
 	before := countRows(t, s, "SELECT count(*) FROM schema_migrations")
 	err = s.migrateTo(ctx, base)
-	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), "schema version 2") {
+	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), fmt.Sprint("schema version ", next)) {
 		t.Fatalf("older code on a newer file: %v", err)
 	}
 	if after := countRows(t, s, "SELECT count(*) FROM schema_migrations"); after != before {
@@ -196,27 +197,37 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	}
 	all := usermgmt.ListQuery{AccountID: "a", Limit: 10}
 	search := usermgmt.ListQuery{AccountID: "a", Search: "abc", Statuses: []usermgmt.Status{usermgmt.StatusLocked},
-		Roles: []string{"admin"}, After: "x", Limit: 10}
-	walkQ, walkArgs := listSQL(search, 1, false)
-	listQ, listArgs := listSQL(all, 1, false)
-	ftsQ, ftsArgs := listSQL(search, 1, true)
-	staleQ, staleArgs, err := staleSQL(usermgmt.StaleQuery{ActiveBefore: time.Now(), AfterActive: time.Now(), AfterID: "x", Limit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+		Roles: []string{"admin"}, Department: "Sales", After: "x", Limit: 10}
+	group := usermgmt.ListQuery{AccountID: "a", GroupID: "g", After: "x", Limit: 10}
+	walkQ, walkArgs := listSQL(search, 1, false, false)
+	listQ, listArgs := listSQL(all, 1, false, false)
+	ftsQ, ftsArgs := listSQL(search, 1, true, false)
+	groupQ, groupArgs := listSQL(group, 1, false, false)
+	countQ, countArgs := listSQL(all, 1, false, true)
+	staleQ, _ := staleSQL(usermgmt.StatusActive)
+	lockedQ, _ := staleSQL(usermgmt.StatusLocked)
+	staleArgs := []any{int64(2e18), int64(1e18), "x", 10}
 	for _, c := range []struct {
 		name, query string
 		args        []any
 		sortOK      bool
 	}{
 		{"list", listQ, listArgs, false},
+		{"count", countQ, countArgs, false},
 		{"search by walking", walkQ, walkArgs, false},
 		{"search by trigrams", ftsQ, ftsArgs, true},
+		{"group members", groupQ, groupArgs, false},
 		{"stale", staleQ, staleArgs, false},
+		{"locked", lockedQ, staleArgs, false},
 		{"email", "SELECT " + userCols + " FROM users WHERE email = ? AND status <> 'removed'", []any{"a@b.c"}, false},
-		{"token", "SELECT " + userCols + " FROM users WHERE invite_token_hash = ? LIMIT 1", []any{"ab"}, false},
-		{"history", "SELECT " + eventCols + " FROM audit_events WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?", []any{"u", "z", 10}, false},
-		{"admins", activeAdminSQL, []any{"a"}, false},
+		{"token", "SELECT " + userColsOf("u") + " FROM user_tokens t CROSS JOIN users u ON u.id = t.user_id WHERE t.hash = ?", []any{"ab"}, false},
+		{"user history", "SELECT " + eventCols + " FROM events e WHERE e.user_id = ? AND e.id < ? ORDER BY e.id DESC LIMIT ?", []any{"u", "z", 10}, false},
+		{"account history", "SELECT " + prefixed(eventCols, "e.") + " FROM accounts a CROSS JOIN account_events x ON x.root_seq = a.seq" +
+			" CROSS JOIN events e ON e.id = x.event_id WHERE a.id = ? AND x.event_id < ? ORDER BY x.event_id DESC LIMIT ?", []any{"a", "z", 10}, false},
+		{"admins", activeAdmin, []any{"a"}, false},
+		{"groups", "SELECT " + groupCols + " FROM groups WHERE account_id = ? AND id > ? AND deleted = 0 ORDER BY id LIMIT ?", []any{"a", "", 10}, false},
+		{"due messages", "SELECT seq FROM messages INDEXED BY messages_due WHERE state = 'pending' AND due_at <= ? AND lease_until <= ? ORDER BY due_at, id LIMIT ?", []any{1, 1, 10}, false},
+		{"dead messages", "SELECT " + messageCols + " FROM messages INDEXED BY messages_dead WHERE state = 'dead' AND id > ? ORDER BY id LIMIT ?", []any{"", 10}, false},
 	} {
 		p := plan(c.query, c.args...)
 		t.Logf("%s:\n%s", c.name, p)
@@ -250,8 +261,8 @@ func TestBookkeepingRestoresSynchronous(t *testing.T) {
 		return v
 	}
 	var seen string
-	if err := s.bookkeeping(ctx, func(conn *sql.Conn) error {
-		return conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&seen)
+	if err := s.tx(ctx, true, func(w *writer) error {
+		return w.conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&seen)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -261,13 +272,23 @@ func TestBookkeepingRestoresSynchronous(t *testing.T) {
 	if got := level(); got != "2" {
 		t.Fatalf("synchronous after bookkeeping = %s, want 2 (FULL)", got)
 	}
+	if err := s.tx(ctx, false, func(w *writer) error {
+		return w.conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&seen)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != "2" {
+		t.Fatalf("synchronous inside a change = %s, want 2 (FULL)", seen)
+	}
 	cctx, cancel := context.WithCancel(ctx)
-	_ = s.bookkeeping(cctx, func(*sql.Conn) error { cancel(); return cctx.Err() })
+	_ = s.tx(cctx, true, func(*writer) error { cancel(); return cctx.Err() })
 	if got := level(); got != "2" {
 		t.Fatalf("synchronous after a cancelled bookkeeping step = %s, want 2 (FULL)", got)
 	}
-	if _, _, err := s.ReserveAttempt(ctx, "no-such-user", 10); err == nil {
-		t.Fatal("ReserveAttempt of an unknown user succeeded")
+	r := usermgmt.AttemptReservation{UserID: "no-such-user", Limit: 10, Now: time.Unix(100, 0),
+		Lease: usermgmt.AttemptLease{ID: "l", Until: time.Unix(200, 0)}}
+	if _, _, err := s.ReserveAttempt(ctx, r); !errors.Is(err, usermgmt.ErrNotFound) {
+		t.Fatalf("ReserveAttempt of an unknown user: %v, want ErrNotFound", err)
 	}
 	if got := level(); got != "2" {
 		t.Fatalf("synchronous after ReserveAttempt = %s, want 2 (FULL)", got)

@@ -101,7 +101,7 @@ func TestScale(t *testing.T) {
 		slices.Sort(r.times)
 		rows = append(rows, r)
 	}
-	must := func(us []usermgmt.User, err error) int {
+	must := func(us []usermgmt.UserRecord, err error) int {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,10 +159,10 @@ func TestScale(t *testing.T) {
 
 	cutoff := d.cutoff()
 	measure("sweep: first page of 1000 stale users", 50, func(int) int {
-		return must(s.StaleUsers(ctx, usermgmt.StaleQuery{ActiveBefore: cutoff, Limit: 1000}))
+		return must(s.StaleUsers(ctx, usermgmt.StaleQuery{Status: usermgmt.StatusActive, Before: cutoff, Limit: 1000}))
 	})
 	measure("sweep: walk all stale users, pages of 1000", 3, func(int) int {
-		q := usermgmt.StaleQuery{ActiveBefore: cutoff, Limit: 1000}
+		q := usermgmt.StaleQuery{Status: usermgmt.StatusActive, Before: cutoff, Limit: 1000}
 		total := 0
 		for {
 			us, err := s.StaleUsers(ctx, q)
@@ -173,7 +173,7 @@ func TestScale(t *testing.T) {
 			if len(us) < q.Limit {
 				return total
 			}
-			q.AfterActive, q.AfterID = us[len(us)-1].LastActiveAt, us[len(us)-1].ID
+			q.AfterTime, q.AfterID = us[len(us)-1].LastActiveAt, us[len(us)-1].ID
 		}
 	})
 
@@ -198,10 +198,11 @@ func TestScale(t *testing.T) {
 			if i == 0 {
 				return 0 // no warm-up: the sweep changes the data
 			}
-			var err error
-			if moved, err = m.Sweep(ctx); err != nil {
+			res, err := m.Sweep(ctx)
+			if err != nil {
 				t.Fatal(err)
 			}
+			moved = res.Inactive
 			return moved
 		})
 	}
@@ -243,35 +244,35 @@ func (d scaleData) email(i int) string {
 
 func (scaleData) base() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
 
-// cutoff is the sweep's ActiveBefore: users active before it are stale.
+// cutoff is the sweep's Before: users active before it are stale.
 func (d scaleData) cutoff() time.Time { return d.base().AddDate(0, -3, 0) }
 
-func (d scaleData) user(i int, account string) (usermgmt.User, usermgmt.AuditEvent) {
+func (d scaleData) user(i int, account string) usermgmt.UserCreate {
 	at := d.base().Add(-time.Duration(i) * time.Second)
 	id := fmt.Sprintf("0190%04x-%04x-7%03x-8%03x-%012x", i>>28, (i>>12)&0xffff, i&0xfff, i%0xfff, i)
-	u := usermgmt.User{ID: id, AccountID: account, Email: d.email(i), FirstName: firstNames[i%len(firstNames)],
+	u := usermgmt.UserRecord{ID: id, AccountID: account, Email: d.email(i), FirstName: firstNames[i%len(firstNames)],
 		LastName: d.lastName(i * 7919), Role: usermgmt.RoleGeneral, Status: usermgmt.StatusActive,
-		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=2$c29tZXNhbHRzb21lc2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
-		CreatedAt:    at, UpdatedAt: at, ActivatedAt: at, LastActiveAt: d.base().Add(-time.Duration(i%1000) * time.Hour), Version: 1}
+		PasswordHash:    "$argon2id$v=19$m=65536,t=3,p=2$c29tZXNhbHRzb21lc2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+		PasswordVersion: 1, CreatedAt: at, UpdatedAt: at, ActivatedAt: at, LastActiveAt: d.base().Add(-time.Duration(i%1000) * time.Hour), Version: 1}
 	switch {
 	case i%10 == 3: // 10% stale
 		u.LastActiveAt = d.cutoff().Add(-time.Duration(1+i%5000) * time.Hour)
 	case i%100 == 5:
-		u.Status = usermgmt.StatusLocked
+		u.Status, u.LockedAt = usermgmt.StatusLocked, at
 		u.FailedAttempts = 10
 	case i%100 == 7:
 		u.Status = usermgmt.StatusRemoved
 	case i%100 == 9:
-		u.Status, u.PasswordHash = usermgmt.StatusInvited, ""
-		u.InviteTokenHash = fmt.Sprintf("%064x", i)
-		u.InvitedAt, u.InviteExpiresAt = at, at.Add(168*time.Hour)
+		u.Status, u.PasswordHash, u.PasswordVersion = usermgmt.StatusInvited, "", 0
+		u.Tokens = []usermgmt.Token{{Purpose: usermgmt.TokenInvitation, Hash: fmt.Sprintf("%064x", i), IssuedAt: at, ExpiresAt: at.Add(168 * time.Hour)}}
+		u.InvitedBy, u.InvitedAt = usermgmt.System, at
 	}
 	if i%1000 == 0 {
 		u.Role = usermgmt.RoleAdmin
 	}
 	ev := usermgmt.AuditEvent{ID: id[:len(id)-1] + "e", At: at, ActorID: usermgmt.System, Action: usermgmt.ActionCreate,
 		UserID: id, AccountID: account, Changes: []usermgmt.Change{{Field: "status", New: string(u.Status)}}}
-	return u, ev
+	return usermgmt.UserCreate{User: u, Event: ev}
 }
 
 func (d scaleData) build(t *testing.T, path string) {
@@ -283,38 +284,34 @@ func (d scaleData) build(t *testing.T, path string) {
 	defer s.Close()
 	at := d.base()
 	var accounts []string
-	root := usermgmt.Account{ID: "00000000-0000-7000-8000-000000000000", Name: "All Clients", CreatedAt: at}
-	u, ev := d.user(0, root.ID)
-	if err := s.CreateAccount(ctx, root, u, ev); err != nil {
+	root := usermgmt.Account{ID: "00000000-0000-7000-8000-000000000000", Name: "All Clients", CreatedAt: at, UpdatedAt: at, Version: 1}
+	if err := s.CreateAccount(ctx, usermgmt.AccountCreate{Account: root, Admin: d.user(0, root.ID)}); err != nil {
 		t.Fatal(err)
 	}
 	accounts = append(accounts, root.ID)
 	next := 1
 	for c := 0; c < clients; c++ {
 		a := usermgmt.Account{ID: fmt.Sprintf("00000000-0000-7000-8000-%012d", 1000*(c+1)), ParentID: root.ID,
-			Ancestors: []string{root.ID}, Name: fmt.Sprintf("Client %d", c), CreatedAt: at}
-		u, ev := d.user(next, a.ID)
+			Ancestors: []string{root.ID}, Name: fmt.Sprintf("Client %d", c), CreatedAt: at, UpdatedAt: at, Version: 1}
+		admin := d.user(next, a.ID)
 		next++
-		if err := s.CreateAccount(ctx, a, u, ev); err != nil {
+		if err := s.CreateAccount(ctx, usermgmt.AccountCreate{Account: a, Admin: admin}); err != nil {
 			t.Fatal(err)
 		}
 		accounts = append(accounts, a.ID)
 		for k := 0; k < subsPerClient; k++ {
 			sub := usermgmt.Account{ID: fmt.Sprintf("00000000-0000-7000-8000-%012d", 1000*(c+1)+k+1), ParentID: a.ID,
-				Ancestors: []string{root.ID, a.ID}, Name: fmt.Sprintf("Client %d.%d", c, k), CreatedAt: at}
-			u, ev := d.user(next, sub.ID)
+				Ancestors: []string{root.ID, a.ID}, Name: fmt.Sprintf("Client %d.%d", c, k), CreatedAt: at, UpdatedAt: at, Version: 1}
+			admin := d.user(next, sub.ID)
 			next++
-			if err := s.CreateAccount(ctx, sub, u, ev); err != nil {
+			if err := s.CreateAccount(ctx, usermgmt.AccountCreate{Account: sub, Admin: admin}); err != nil {
 				t.Fatal(err)
 			}
 			accounts = append(accounts, sub.ID)
 		}
 	}
 	// Build the batches on another goroutine while the store writes.
-	type batch struct {
-		users []usermgmt.User
-		evs   []usermgmt.AuditEvent
-	}
+	type batch struct{ creates []usermgmt.UserCreate }
 	batches := make(chan batch, 2)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -325,19 +322,18 @@ func (d scaleData) build(t *testing.T, path string) {
 		for i := next; i < d.n; i += size {
 			var b batch
 			for j := i; j < min(i+size, d.n); j++ {
-				u, ev := d.user(j, accounts[j%len(accounts)])
-				b.users, b.evs = append(b.users, u), append(b.evs, ev)
+				b.creates = append(b.creates, d.user(j, accounts[j%len(accounts)]))
 			}
 			batches <- b
 		}
 	}()
 	done := next
 	for b := range batches {
-		if err := s.CreateUsers(ctx, b.users, b.evs); err != nil {
+		if err := s.CreateUsers(ctx, b.creates); err != nil {
 			t.Fatal(err)
 		}
-		done += len(b.users)
-		if done%100000 < len(b.users) {
+		done += len(b.creates)
+		if done%100000 < len(b.creates) {
 			t.Logf("%d users", done)
 		}
 	}

@@ -339,10 +339,27 @@ func (s *Store) withConn(ctx context.Context, db *sql.DB, f func(*sql.Conn) erro
 }
 
 // tx runs f in a transaction begun with BEGIN IMMEDIATE on a writer
-// connection, committing when f returns nil and rolling back otherwise.
-// A connection whose rollback fails (its state is then unknown) is
-// discarded rather than returned to the pool.
-func (s *Store) tx(ctx context.Context, f func(conn *sql.Conn) error) error {
+// connection, committing when f returns nil and rolling back otherwise,
+// and maps the error it returns (see fail). A connection whose rollback
+// fails (its state is then unknown) is discarded rather than returned to
+// the pool.
+//
+// With bookkeeping, the transaction commits at synchronous NORMAL, the
+// connection's level restored afterwards. The password steps use it when
+// they record an attempt, a lease, a login or activity but write no audit
+// event, message or lock: a power loss may undo the last few of them (a
+// lease or a failure count drops back, a last-login time is older), never
+// a change with its audit event, and in WAL mode never the file's
+// integrity. Sparing them an fsync keeps a login within a few percent of
+// the password hash's own cost; the next fully synced commit makes them
+// durable too.
+func (s *Store) tx(ctx context.Context, bookkeeping bool, f func(w *writer) error) error {
+	return s.fail(ctx, s.rawTx(ctx, bookkeeping, f))
+}
+
+// rawTx is tx without the mapping of its error onto the contract's: the
+// driver's errors come back through mapErr, for Open and the migrations.
+func (s *Store) rawTx(ctx context.Context, bookkeeping bool, f func(w *writer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -351,16 +368,35 @@ func (s *Store) tx(ctx context.Context, f func(conn *sql.Conn) error) error {
 		return s.mapErr(err)
 	}
 	defer conn.Close()
+	if bookkeeping {
+		var level int
+		if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
+			return s.mapErr(err)
+		}
+		const normal = 1
+		if level > normal {
+			if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+				return s.mapErr(err)
+			}
+			defer func() {
+				if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = "+strconv.Itoa(level)); err != nil {
+					// A connection left at NORMAL must not serve a change: drop it.
+					_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+				}
+			}()
+		}
+	}
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return s.mapErr(err)
 	}
-	err = f(conn)
+	w := s.newWriter(ctx, conn)
+	err = f(w)
+	w.close()
 	if err == nil {
 		if err = ctx.Err(); err == nil {
 			if _, err = conn.ExecContext(ctx, "COMMIT"); err == nil {
 				return nil
 			}
-			err = s.mapErr(err)
 		}
 	}
 	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
@@ -369,44 +405,64 @@ func (s *Store) tx(ctx context.Context, f func(conn *sql.Conn) error) error {
 		// way, do not reuse it.
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
-	return err
+	return s.mapErr(err)
 }
 
-// bookkeeping runs one of the hot, single-statement password steps
-// (ReserveAttempt, RecordLogin) on a writer connection with synchronous
-// lowered to NORMAL for that statement, then restores the connection's
-// level. These steps record attempts and logins, not changes: a power loss
-// may undo the last few of them (an attempt count drops back, a last-login
-// time is older), never a change with its audit event, and in WAL mode
-// never the file's integrity. Sparing them an fsync keeps a login within a
-// few percent of the password hash's own cost; the next fully synced commit
-// makes them durable too.
-func (s *Store) bookkeeping(ctx context.Context, f func(conn *sql.Conn) error) error {
-	if err := ctx.Err(); err != nil {
+// fail turns an error into the store's error: a context error passes
+// through as the context's own error; an error that already matches one of
+// the root package's sentinels passes through; a constraint violation
+// becomes the sentinel it stands for; anything else matches
+// usermgmt.ErrStore, with text free of SQL and data, and the package's own
+// errors (ErrBusy, ErrReadOnly, …) and the driver's error still reachable
+// through errors.Is and errors.As.
+func (s *Store) fail(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if isSentinel(err) {
 		return err
 	}
-	conn, err := s.write.Conn(ctx)
-	if err != nil {
-		return s.mapErr(err)
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	defer conn.Close()
-	var level int
-	if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
-		return s.mapErr(err)
+	if errors.Is(err, context.Canceled) {
+		return context.Canceled
 	}
-	const normal = 1
-	if level <= normal {
-		return f(conn)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return context.DeadlineExceeded
 	}
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return s.mapErr(err)
+	if sentinel := sentinelOf(err); sentinel != nil {
+		return usermgmt.StoreError(sentinel, err)
 	}
-	err = f(conn)
-	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = "+strconv.Itoa(level)); rerr != nil {
-		// A connection left at NORMAL must not serve a change: drop it.
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	return usermgmt.StoreError(usermgmt.ErrStore, s.mapErr(err))
+}
+
+// isSentinel reports whether err is already one of the root package's
+// errors (a sentinel the store decided on, or one it mapped).
+func isSentinel(err error) bool {
+	var e *usermgmt.Error
+	return errors.As(err, &e)
+}
+
+// sentinelOf maps a violated constraint onto the sentinel the Store
+// contract names for it; nil for any other error.
+func sentinelOf(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_CONSTRAINT {
+		return nil
 	}
-	return err
+	msg := se.Error()
+	switch {
+	case strings.Contains(msg, "users.email"):
+		return usermgmt.ErrDuplicateEmail
+	case strings.Contains(msg, "groups.account_id, groups.name_key"):
+		return usermgmt.ErrDuplicateName
+	case se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return usermgmt.ErrDuplicateID
+	case se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return usermgmt.ErrNotFound
+	}
+	return nil
 }
 
 // mapErr turns driver errors into the package's errors, keeping the
@@ -428,14 +484,4 @@ func (s *Store) mapErr(err error) error {
 		return fmt.Errorf("%w: %s (busy timeout %v): %v", ErrBusy, s.path, s.timeout, err)
 	}
 	return err
-}
-
-// constraint classifies a constraint violation: which sentinel it is, and
-// whether it is one at all.
-func constraintErr(err error) (code int, msg string, ok bool) {
-	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
-		return se.Code(), se.Error(), true
-	}
-	return 0, "", false
 }

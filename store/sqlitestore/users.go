@@ -5,82 +5,89 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/usermgmt/usermgmt"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
+// The statements of user writes. The role and statuses are literals, not
+// parameters, so that the partial indexes apply.
 var (
-	insertUserSQL = "INSERT INTO users (id, " + strings.Join(writeColumns, ", ") + ") VALUES (" +
-		placeholders(len(writeColumns)+1) + ")"
-	updateUserSQL = "UPDATE users SET " + strings.Join(writeColumns, " = ?, ") + " = ? WHERE id = ? AND version = ?"
+	insertUserSQL = "INSERT INTO users (" + strings.Join(writeColumns, ", ") + ") VALUES (" + placeholders(len(writeColumns)) + ")"
+	updateUserSQL = "UPDATE users SET " + strings.Join(writeColumns[1:], " = ?, ") + " = ? WHERE seq = ?"
 	insertTreeSQL = "INSERT INTO user_tree (account_seq, user_id) VALUES (?, ?)"
-	insertEvSQL   = "INSERT INTO audit_events (" + eventCols + ") VALUES (" + placeholders(7) + ")"
-	// The role is a literal, not a parameter, so that the partial index
-	// users_active_admins (WHERE role = 'admin' AND status = 'active') applies.
-	activeAdminSQL = "SELECT EXISTS (SELECT 1 FROM users WHERE account_id = ? AND role = '" + usermgmt.RoleAdmin +
+	insertEvSQL   = "INSERT INTO events (" + eventCols + ") VALUES (" + placeholders(len(eventColumns)) + ")"
+	insertAcEvSQL = "INSERT INTO account_events (root_seq, event_id) VALUES (?, ?)"
+	insertMsgSQL  = "INSERT INTO messages (" + messageCols + ") VALUES (" + placeholders(len(messageColumns)) + ")"
+	insertTokSQL  = "INSERT INTO user_tokens (hash, user_id) VALUES (?, ?)"
+	insertMemSQL  = "INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?, ?)"
+	activeAdmin   = "SELECT EXISTS (SELECT 1 FROM users WHERE account_id = ? AND role = '" + usermgmt.RoleAdmin +
 		"' AND status = 'active')"
+	userForWrite = "SELECT seq, " + userCols + " FROM users WHERE id = ?"
 )
 
-// writeErr maps a failed insert or update onto the contract's sentinels:
-// the unique email index to ErrDuplicateEmail, a unique ID to
-// ErrDuplicateID, a missing account to ErrNotFound.
-func (s *Store) writeErr(err error, what string) error {
-	code, msg, ok := constraintErr(err)
-	if !ok {
-		return s.mapErr(err)
-	}
-	switch {
-	case strings.Contains(msg, "users.email"):
-		return fmt.Errorf("%w: %s: %v", usermgmt.ErrDuplicateEmail, what, err)
-	case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-		return fmt.Errorf("%w: %s: %v", usermgmt.ErrDuplicateID, what, err)
-	case code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-		return fmt.Errorf("%w: %s refers to a missing record: %v", usermgmt.ErrNotFound, what, err)
-	}
-	return fmt.Errorf("sqlitestore: %s: %w", what, err)
+// writer runs the statements of one write transaction on its connection,
+// preparing each statement once per transaction, and caches the accounts'
+// paths (the seqs of the account and those above it) it has read.
+type writer struct {
+	s     *Store
+	ctx   context.Context
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+	paths map[string][]int64
 }
 
-// CreateAccount implements usermgmt.Store: the account, its first user and
-// that user's event in one transaction.
-func (s *Store) CreateAccount(ctx context.Context, a usermgmt.Account, first usermgmt.User, ev usermgmt.AuditEvent) error {
-	var n nanos
-	created := n.of("account CreatedAt", a.CreatedAt)
-	if n.err != nil {
-		return n.err
-	}
-	return s.tx(ctx, func(conn *sql.Conn) error {
-		seqs := []int64{}
-		var parent any
-		if a.ParentID != "" {
-			parent = a.ParentID
-			path, err := accountPath(ctx, conn, a.ParentID)
-			if err != nil {
-				return s.mapErr(err)
-			}
-			if path == nil {
-				return fmt.Errorf("%w: parent account %s", usermgmt.ErrNotFound, a.ParentID)
-			}
-			seqs = path
-		}
-		_, err := conn.ExecContext(ctx,
-			"INSERT INTO accounts (id, parent_id, ancestors, ancestor_seqs, name, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-			a.ID, parent, encodeStrings(a.Ancestors), encodeSeqs(seqs), a.Name, created)
-		if err != nil {
-			return s.writeErr(err, "account "+a.ID)
-		}
-		return s.createUsers(ctx, conn, []usermgmt.User{first}, []usermgmt.AuditEvent{ev})
-	})
+func (s *Store) newWriter(ctx context.Context, conn *sql.Conn) *writer {
+	return &writer{s: s, ctx: ctx, conn: conn, stmts: map[string]*sql.Stmt{}, paths: map[string][]int64{}}
 }
 
-// accountPath returns the seqs of the account's ancestors and of the
-// account itself, top-level first; nil when there is no such account.
-func accountPath(ctx context.Context, conn *sql.Conn, id string) ([]int64, error) {
+// close releases the prepared statements.
+func (w *writer) close() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+}
+
+func (w *writer) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(w.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[query] = st
+	return st, nil
+}
+
+func (w *writer) exec(query string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(w.ctx, args...)
+}
+
+func (w *writer) queryRow(query string, args ...any) *sql.Row {
+	st, err := w.stmt(query)
+	if err != nil {
+		// A Row whose Scan reports the preparation's error.
+		return w.conn.QueryRowContext(w.ctx, query, args...)
+	}
+	return st.QueryRowContext(w.ctx, args...)
+}
+
+// path returns the seqs of the account and the accounts above it, or nil
+// when there is no such account.
+func (w *writer) path(id string) ([]int64, error) {
+	if p, ok := w.paths[id]; ok {
+		return p, nil
+	}
 	var seq int64
 	var anc string
-	err := conn.QueryRowContext(ctx, "SELECT seq, ancestor_seqs FROM accounts WHERE id = ?", id).Scan(&seq, &anc)
+	err := w.queryRow("SELECT seq, ancestor_seqs FROM accounts WHERE id = ?", id).Scan(&seq, &anc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -91,225 +98,384 @@ func accountPath(ctx context.Context, conn *sql.Conn, id string) ([]int64, error
 	if err != nil {
 		return nil, err
 	}
-	return append(seqs, seq), nil
+	p := append(seqs, seq)
+	w.paths[id] = p
+	return p, nil
 }
 
-// Account implements usermgmt.Store.
-func (s *Store) Account(ctx context.Context, id string) (usermgmt.Account, error) {
-	var a usermgmt.Account
-	var parent sql.NullString
-	var anc string
-	var created int64
-	err := s.read.QueryRowContext(ctx, "SELECT id, parent_id, ancestors, name, created_at FROM accounts WHERE id = ?", id).
-		Scan(&a.ID, &parent, &anc, &a.Name, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return usermgmt.Account{}, fmt.Errorf("%w: account %s", usermgmt.ErrNotFound, id)
-	}
-	if err != nil {
-		return usermgmt.Account{}, s.mapErr(err)
-	}
-	a.ParentID, a.CreatedAt = parent.String, fromNanos(created)
-	if a.Ancestors, err = decodeStrings(anc); err != nil {
-		return usermgmt.Account{}, err
-	}
-	return a, nil
-}
-
-// CreateUsers implements usermgmt.Store: the whole batch in one transaction.
-func (s *Store) CreateUsers(ctx context.Context, users []usermgmt.User, events []usermgmt.AuditEvent) error {
-	if len(users) != len(events) {
-		return fmt.Errorf("sqlitestore: %d users but %d events", len(users), len(events))
-	}
-	return s.tx(ctx, func(conn *sql.Conn) error { return s.createUsers(ctx, conn, users, events) })
-}
-
-func (s *Store) createUsers(ctx context.Context, conn *sql.Conn, users []usermgmt.User, events []usermgmt.AuditEvent) error {
-	if len(users) != len(events) {
-		return fmt.Errorf("sqlitestore: %d users but %d events", len(users), len(events))
-	}
-	prep := func(q string) (*sql.Stmt, error) {
-		if len(users) == 1 {
-			return nil, nil // not worth preparing
-		}
-		st, err := conn.PrepareContext(ctx, q)
-		return st, s.mapErr(err)
-	}
-	exec := func(st *sql.Stmt, q string, args ...any) error {
-		var err error
-		if st != nil {
-			_, err = st.ExecContext(ctx, args...)
-		} else {
-			_, err = conn.ExecContext(ctx, q, args...)
-		}
+// event inserts an event and files it under its account and those above
+// it (an event of an account that does not exist is filed under none).
+func (w *writer) event(e *usermgmt.AuditEvent) error {
+	if _, err := w.exec(insertEvSQL, eventValues(e)...); err != nil {
 		return err
 	}
-	insUser, err := prep(insertUserSQL)
+	p, err := w.path(e.AccountID)
 	if err != nil {
 		return err
 	}
-	if insUser != nil {
-		defer insUser.Close()
-	}
-	insTree, err := prep(insertTreeSQL)
-	if err != nil {
-		return err
-	}
-	if insTree != nil {
-		defer insTree.Close()
-	}
-	insEv, err := prep(insertEvSQL)
-	if err != nil {
-		return err
-	}
-	if insEv != nil {
-		defer insEv.Close()
-	}
-	paths := map[string][]int64{}
-	for i, u := range users {
-		path, ok := paths[u.AccountID]
-		if !ok {
-			if path, err = accountPath(ctx, conn, u.AccountID); err != nil {
-				return s.mapErr(err)
-			}
-			if path == nil {
-				return fmt.Errorf("%w: account %s", usermgmt.ErrNotFound, u.AccountID)
-			}
-			paths[u.AccountID] = path
-		}
-		vals, err := userValues(u, u.Version)
-		if err != nil {
+	for _, seq := range p {
+		if _, err := w.exec(insertAcEvSQL, seq, e.ID); err != nil {
 			return err
-		}
-		if err := exec(insUser, insertUserSQL, append([]any{u.ID}, vals...)...); err != nil {
-			return s.writeErr(err, "user "+u.ID+" <"+u.Email+">")
-		}
-		for _, seq := range path {
-			if err := exec(insTree, insertTreeSQL, seq, u.ID); err != nil {
-				return s.writeErr(err, "user "+u.ID)
-			}
-		}
-		evVals, err := eventValues(events[i])
-		if err != nil {
-			return err
-		}
-		if err := exec(insEv, insertEvSQL, evVals...); err != nil {
-			return s.writeErr(err, "event "+events[i].ID)
 		}
 	}
 	return nil
 }
 
-// UpdateUser implements usermgmt.Store: the versioned write, its event and
-// the last-admin check in one IMMEDIATE transaction.
-func (s *Store) UpdateUser(ctx context.Context, up usermgmt.UserUpdate) error {
-	u := up.User
-	vals, err := userValues(u, u.Version+1)
-	if err != nil {
-		return err
+func (w *writer) messages(ms []usermgmt.Message) error {
+	for i := range ms {
+		if _, err := w.exec(insertMsgSQL, messageValues(&ms[i])...); err != nil {
+			return err
+		}
 	}
-	evVals, err := eventValues(up.Event)
-	if err != nil {
-		return err
-	}
-	return s.tx(ctx, func(conn *sql.Conn) error {
-		var account string
-		var version int64
-		err := conn.QueryRowContext(ctx, "SELECT account_id, version FROM users WHERE id = ?", u.ID).Scan(&account, &version)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: user %s", usermgmt.ErrNotFound, u.ID)
-		}
+	return nil
+}
+
+// exists reports whether the query (SELECT EXISTS …) answers true.
+func (w *writer) exists(query string, args ...any) (bool, error) {
+	var ok bool
+	err := w.queryRow(query, args...).Scan(&ok)
+	return ok, err
+}
+
+// createUsers inserts new users with their events and messages. The
+// caller's transaction is rolled back on any error, so the first failure
+// ends the batch; a failure on a constraint is mapped to its sentinel.
+func (w *writer) createUsers(cs []usermgmt.UserCreate) error {
+	for i := range cs {
+		c := &cs[i]
+		u := &c.User
+		path, err := w.path(u.AccountID)
 		if err != nil {
-			return s.mapErr(err)
+			return err
 		}
-		if version != u.Version {
-			return fmt.Errorf("%w: user %s is at version %d, not %d", usermgmt.ErrConflict, u.ID, version, u.Version)
+		if path == nil {
+			return notFound("account")
 		}
-		res, err := conn.ExecContext(ctx, updateUserSQL, append(vals, u.ID, u.Version)...)
-		if err != nil {
-			return s.writeErr(err, "user "+u.ID)
+		if _, err := w.exec(insertUserSQL, userValues(u)...); err != nil {
+			if sentinelOf(err) == usermgmt.ErrDuplicateID && u.Status != usermgmt.StatusRemoved {
+				// The ID is taken; so may the email be, which the
+				// in-memory store reports first.
+				if taken, xerr := w.exists("SELECT EXISTS (SELECT 1 FROM users WHERE email = ? AND status <> 'removed')", u.Email); xerr == nil && taken {
+					return usermgmt.ErrDuplicateEmail
+				}
+			}
+			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("%w: user %s changed during the write (%d rows, %v)", usermgmt.ErrConflict, u.ID, n, err)
-		}
-		if account != u.AccountID {
-			if err := s.moveUser(ctx, conn, u.ID, account, u.AccountID); err != nil {
+		for _, seq := range path {
+			if _, err := w.exec(insertTreeSQL, seq, u.ID); err != nil {
 				return err
 			}
 		}
-		if _, err := conn.ExecContext(ctx, insertEvSQL, evVals...); err != nil {
-			return s.writeErr(err, "event "+up.Event.ID)
+		if err := w.event(&c.Event); err != nil {
+			return err
 		}
-		if up.KeepAdmin {
-			var ok bool
-			err := conn.QueryRowContext(ctx, activeAdminSQL, u.AccountID).Scan(&ok)
-			if err != nil {
-				return s.mapErr(err)
-			}
-			if !ok {
-				return fmt.Errorf("%w: account %s", usermgmt.ErrLastAdmin, u.AccountID)
+		for _, t := range u.Tokens {
+			if _, err := w.exec(insertTokSQL, t.Hash, u.ID); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
-}
-
-// moveUser re-files a user under a new account in user_tree. The Manager
-// never moves users; the Store supports it because UpdateUser replaces
-// every field.
-func (s *Store) moveUser(ctx context.Context, conn *sql.Conn, userID, from, to string) error {
-	oldPath, err := accountPath(ctx, conn, from)
-	if err != nil {
-		return s.mapErr(err)
-	}
-	newPath, err := accountPath(ctx, conn, to)
-	if err != nil {
-		return s.mapErr(err)
-	}
-	if newPath == nil {
-		return fmt.Errorf("%w: account %s", usermgmt.ErrNotFound, to)
-	}
-	for _, seq := range oldPath {
-		if _, err := conn.ExecContext(ctx, "DELETE FROM user_tree WHERE account_seq = ? AND user_id = ?", seq, userID); err != nil {
-			return s.mapErr(err)
+		if err := w.messages(c.Messages); err != nil {
+			return err
 		}
-	}
-	for _, seq := range newPath {
-		if _, err := conn.ExecContext(ctx, insertTreeSQL, seq, userID); err != nil {
-			return s.writeErr(err, "user "+userID)
+		for _, g := range u.Groups {
+			if _, err := w.exec(insertMemSQL, g, u.ID); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// userWhere reads one user from the reader pool.
-func (s *Store) userWhere(ctx context.Context, what, where string, args ...any) (usermgmt.User, error) {
-	u, err := scanUser(s.read.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE "+where, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return usermgmt.User{}, fmt.Errorf("%w: %s", usermgmt.ErrNotFound, what)
+// CreateAccount implements usermgmt.Store: the account, its place in the
+// account tree, its event, its first user with that user's event and
+// messages, in one IMMEDIATE transaction.
+func (s *Store) CreateAccount(ctx context.Context, c usermgmt.AccountCreate) error {
+	a := c.Account
+	return s.tx(ctx, false, func(w *writer) error {
+		seqs := []int64{}
+		var parent any
+		if a.ParentID != "" {
+			parent = a.ParentID
+			p, err := w.path(a.ParentID)
+			if err != nil {
+				return err
+			}
+			if p == nil {
+				if ok, err := w.exists("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?)", a.ID); err == nil && ok {
+					return fmt.Errorf("%w: account", usermgmt.ErrDuplicateID)
+				}
+				return notFound("parent account")
+			}
+			seqs = p
+		}
+		res, err := w.exec("INSERT INTO accounts (id, parent_id, ancestors, ancestor_seqs, name, departments, locale,"+
+			" created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			a.ID, parent, encodeStrings(a.Ancestors), encodeSeqs(seqs), a.Name, encodeStrings(a.Departments), a.Locale,
+			encTime(a.CreatedAt), encTime(a.UpdatedAt), a.Version)
+		if err != nil {
+			return err
+		}
+		seq, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		for _, r := range append(slices.Clone(seqs), seq) {
+			if _, err := w.exec("INSERT INTO account_tree (root_seq, account_id) VALUES (?, ?)", r, a.ID); err != nil {
+				return err
+			}
+		}
+		if c.AccountEvent.ID != "" {
+			if err := w.event(&c.AccountEvent); err != nil {
+				return err
+			}
+		}
+		return w.createUsers([]usermgmt.UserCreate{c.Admin})
+	})
+}
+
+// CreateUsers implements usermgmt.Store: the whole batch in one IMMEDIATE
+// transaction, each statement prepared once for the batch.
+func (s *Store) CreateUsers(ctx context.Context, cs []usermgmt.UserCreate) error {
+	if len(cs) == 0 {
+		return ctx.Err()
 	}
-	return u, s.mapErr(err)
+	return s.tx(ctx, false, func(w *writer) error { return w.createUsers(cs) })
+}
+
+// UpdateUser implements usermgmt.Store (see UpdateUsers).
+func (s *Store) UpdateUser(ctx context.Context, up usermgmt.UserUpdate) error {
+	errs, err := s.UpdateUsers(ctx, []usermgmt.UserUpdate{up})
+	if err != nil {
+		return err
+	}
+	return errs[0]
+}
+
+// UpdateUsers implements usermgmt.Store: every update of the call in one
+// IMMEDIATE transaction, in order. Each update reads the stored user,
+// refuses a missing user or a stale version, and then writes its event,
+// messages and row with the indexes that follow it; the constraints of
+// those writes (a reused event or message ID, a taken email or token) and
+// the checks of a missing account and of the last admin refuse it with a
+// sentinel. A refused update's partial writes are undone by running the
+// transaction again without it, so each update is applied whole or not
+// at all.
+func (s *Store) UpdateUsers(ctx context.Context, ups []usermgmt.UserUpdate) ([]error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(ups))
+	refused := make(map[int]error)
+	for {
+		failed := -1
+		err := s.tx(ctx, false, func(w *writer) error {
+			failed = -1
+			for i := range ups {
+				if e, ok := refused[i]; ok {
+					errs[i] = e
+					continue
+				}
+				checked, err := w.updateUser(&ups[i])
+				if err != nil {
+					failed = i
+					return err
+				}
+				errs[i] = checked
+			}
+			return nil
+		})
+		if err == nil {
+			return errs, nil
+		}
+		if failed < 0 || !isRefusal(err) {
+			return nil, err
+		}
+		refused[failed] = err
+	}
+}
+
+// isRefusal reports whether err refuses one update (a sentinel of the
+// contract) rather than failing the call.
+func isRefusal(err error) bool {
+	for _, e := range []error{usermgmt.ErrNotFound, usermgmt.ErrConflict, usermgmt.ErrDuplicateEmail,
+		usermgmt.ErrDuplicateID, usermgmt.ErrLastAdmin} {
+		if errors.Is(err, e) {
+			return !errors.Is(err, usermgmt.ErrStore)
+		}
+	}
+	return false
+}
+
+// updateUser applies one update. A refusal found before anything is
+// written comes back as checked; err is a failure after writing began,
+// which must roll the transaction back.
+func (w *writer) updateUser(up *usermgmt.UserUpdate) (checked, err error) {
+	u := up.User
+	var seq int64
+	var r userRow
+	err = w.queryRow(userForWrite, u.ID).Scan(append([]any{&seq}, r.dest()...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("user"), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	old, err := r.record()
+	if err != nil {
+		return nil, err
+	}
+	if old.Version != u.Version {
+		return fmt.Errorf("%w: user", usermgmt.ErrConflict), nil
+	}
+	// Writes in the in-memory store's order of checks: event, messages,
+	// account, email, tokens, last admin.
+	if err := w.event(&up.Event); err != nil {
+		return nil, err
+	}
+	if err := w.messages(up.Messages); err != nil {
+		return nil, err
+	}
+	var newPath []int64
+	if u.AccountID != old.AccountID {
+		if newPath, err = w.path(u.AccountID); err != nil {
+			return nil, err
+		}
+		if newPath == nil {
+			return nil, notFound("account")
+		}
+	}
+	u.Version = old.Version + 1
+	vals := userValues(&u)
+	if _, err := w.exec(updateUserSQL, append(vals[1:], seq)...); err != nil {
+		return nil, err
+	}
+	if hashes, oldHashes := tokenHashes(u.Tokens), tokenHashes(old.Tokens); !slices.Equal(hashes, oldHashes) {
+		for _, h := range oldHashes {
+			if !slices.Contains(hashes, h) {
+				if _, err := w.exec("DELETE FROM user_tokens WHERE hash = ? AND user_id = ?", h, u.ID); err != nil {
+					return nil, err
+				}
+			}
+		}
+		for _, h := range hashes {
+			if !slices.Contains(oldHashes, h) {
+				if _, err := w.exec(insertTokSQL, h, u.ID); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if up.KeepAdmin {
+		ok, err := w.exists(activeAdmin, old.AccountID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: account", usermgmt.ErrLastAdmin)
+		}
+	}
+	if newPath != nil {
+		if _, err := w.exec("DELETE FROM user_tree WHERE user_id = ?", u.ID); err != nil {
+			return nil, err
+		}
+		for _, s := range newPath {
+			if _, err := w.exec(insertTreeSQL, s, u.ID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if !slices.Equal(u.Groups, old.Groups) {
+		for _, g := range old.Groups {
+			if !slices.Contains(u.Groups, g) {
+				if _, err := w.exec("DELETE FROM group_members WHERE group_id = ? AND user_id = ?", g, u.ID); err != nil {
+					return nil, err
+				}
+			}
+		}
+		for _, g := range u.Groups {
+			if _, err := w.exec(insertMemSQL, g, u.ID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, nil
+}
+
+// tokenHashes returns the hashes of the tokens, in order.
+func tokenHashes(ts []usermgmt.Token) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Hash
+	}
+	return out
+}
+
+// oneUser reads one user from the reader pool, or ErrNotFound naming what.
+func (s *Store) oneUser(ctx context.Context, what, query string, args ...any) (usermgmt.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return usermgmt.UserRecord{}, err
+	}
+	u, err := scanUser(s.read.QueryRowContext(ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return usermgmt.UserRecord{}, notFound(what)
+	}
+	if err != nil {
+		return usermgmt.UserRecord{}, s.fail(ctx, err)
+	}
+	return u, nil
 }
 
 // User implements usermgmt.Store.
-func (s *Store) User(ctx context.Context, id string) (usermgmt.User, error) {
-	return s.userWhere(ctx, "user "+id, "id = ?", id)
+func (s *Store) User(ctx context.Context, id string) (usermgmt.UserRecord, error) {
+	return s.oneUser(ctx, "user", "SELECT "+userCols+" FROM users WHERE id = ?", id)
 }
 
 // UserByEmail implements usermgmt.Store through the unique index of
 // non-removed users' emails.
-func (s *Store) UserByEmail(ctx context.Context, email string) (usermgmt.User, error) {
-	return s.userWhere(ctx, "user with that email", "email = ? AND status <> 'removed'", email)
+func (s *Store) UserByEmail(ctx context.Context, email string) (usermgmt.UserRecord, error) {
+	return s.oneUser(ctx, "user", "SELECT "+userCols+" FROM users WHERE email = ? AND status <> 'removed'", email)
 }
 
-// UserByInviteToken implements usermgmt.Store.
-func (s *Store) UserByInviteToken(ctx context.Context, tokenHash string) (usermgmt.User, error) {
-	if tokenHash == "" {
-		if err := ctx.Err(); err != nil {
-			return usermgmt.User{}, err
-		}
-		return usermgmt.User{}, fmt.Errorf("%w: invitation", usermgmt.ErrNotFound)
+// UserByToken implements usermgmt.Store through user_tokens.
+func (s *Store) UserByToken(ctx context.Context, hash string) (usermgmt.UserRecord, error) {
+	return s.oneUser(ctx, "token", "SELECT "+userColsOf("u")+" FROM user_tokens t CROSS JOIN users u ON u.id = t.user_id WHERE t.hash = ?", hash)
+}
+
+// UserAccess implements usermgmt.Store: the user and the versions of its
+// live groups in one statement, so from one snapshot.
+func (s *Store) UserAccess(ctx context.Context, id string) (usermgmt.UserRecord, []usermgmt.GroupStamp, error) {
+	if err := ctx.Err(); err != nil {
+		return usermgmt.UserRecord{}, nil, err
 	}
-	return s.userWhere(ctx, "invitation", "invite_token_hash = ? LIMIT 1", tokenHash)
+	var r userRow
+	var stamps sql.NullString
+	err := s.read.QueryRowContext(ctx, "SELECT "+userColsOf("u")+`,
+		(SELECT json_group_array(json_array(g.id, g.version)) FROM json_each(u.groups) x
+		 JOIN groups g ON g.id = x.value AND g.deleted = 0)
+		FROM users u WHERE u.id = ?`, id).Scan(append(r.dest(), &stamps)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return usermgmt.UserRecord{}, nil, notFound("user")
+	}
+	if err != nil {
+		return usermgmt.UserRecord{}, nil, s.fail(ctx, err)
+	}
+	u, err := r.record()
+	if err != nil {
+		return usermgmt.UserRecord{}, nil, s.fail(ctx, err)
+	}
+	var pairs [][2]any
+	if stamps.Valid {
+		if err := jsonUnmarshal(stamps.String, &pairs); err != nil {
+			return usermgmt.UserRecord{}, nil, s.fail(ctx, err)
+		}
+	}
+	out := make([]usermgmt.GroupStamp, 0, len(pairs))
+	for _, p := range pairs {
+		gid, _ := p[0].(string)
+		v, _ := p[1].(float64)
+		out = append(out, usermgmt.GroupStamp{ID: gid, Version: int64(v)})
+	}
+	return u, out, nil
 }
 
 // searchCandidates bounds the trigram path of ListUsers: when a search term
@@ -320,61 +486,108 @@ func (s *Store) UserByInviteToken(ctx context.Context, tokenHash string) (usermg
 const searchCandidates = 2000
 
 // ListUsers implements usermgmt.Store. It walks the subtree's users in ID
-// order from q.After through the user_tree index (account, user ID), so a
-// deep page costs what the first does, and filters them by status, role
-// and search as it goes. A search term of three or more characters that
-// matches few users (at most 2,000 in the whole database) goes the other
-// way: the FTS5 trigram index finds the candidates, which are then checked
-// exactly (substring of the lower-cased names or the email), kept within
-// the subtree and after q.After, and sorted by ID. Shorter terms, which a
-// trigram index cannot serve, always take the walk.
-func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt.User, error) {
-	if q.Limit < 1 {
-		return nil, fmt.Errorf("sqlitestore: list limit %d; need at least 1", q.Limit)
+// order from q.After through the user_tree index (account, user ID), or a
+// group's through group_members (group, user ID), so a deep page costs
+// what the first does, and filters them as it goes. A search term of three
+// or more characters that matches few users (at most 2,000 in the whole
+// database) goes the other way: the FTS5 trigram index finds the
+// candidates, which are then checked exactly (substring of the folded
+// names or email), kept within the subtree and after q.After, and sorted by
+// ID. Shorter terms, which a trigram index cannot serve, always walk.
+func (s *Store) ListUsers(ctx context.Context, q usermgmt.ListQuery) ([]usermgmt.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
+	if q.Limit < 1 {
+		return nil, nil
+	}
+	query, args, ok, err := s.listSQL(ctx, q, false)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return s.users(ctx, query, args...)
+}
+
+// CountUsers implements usermgmt.Counter: its cost follows the number of
+// users in the subtree (or group), as ListUsers' walk would.
+func (s *Store) CountUsers(ctx context.Context, q usermgmt.ListQuery) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	q.After = ""
+	query, args, ok, err := s.listSQL(ctx, q, true)
+	if err != nil || !ok {
+		return 0, err
+	}
+	var n int
+	if err := s.read.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return 0, s.fail(ctx, err)
+	}
+	return n, nil
+}
+
+// listSQL builds ListUsers' (count: CountUsers') query; ok is false when
+// the account does not exist.
+func (s *Store) listSQL(ctx context.Context, q usermgmt.ListQuery, count bool) (string, []any, bool, error) {
 	var seq int64
 	err := s.read.QueryRowContext(ctx, "SELECT seq FROM accounts WHERE id = ?", q.AccountID).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return "", nil, false, nil
 	}
 	if err != nil {
-		return nil, s.mapErr(err)
+		return "", nil, false, s.fail(ctx, err)
 	}
 	useFTS := false
-	if utf8.RuneCountInString(q.Search) >= 3 {
+	if utf8.RuneCountInString(q.Search) >= 3 && q.GroupID == "" {
 		var n int
 		err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM users_fts WHERE users_fts MATCH ? LIMIT ?)",
 			ftsPhrase(q.Search), s.searchCandidates+1).Scan(&n)
 		if err != nil {
-			return nil, s.mapErr(err)
+			return "", nil, false, s.fail(ctx, err)
 		}
 		useFTS = n <= s.searchCandidates
 	}
-	query, args := listSQL(q, seq, useFTS)
-	return s.users(ctx, query, args...)
+	query, args := listSQL(q, seq, useFTS, count)
+	return query, args, true, nil
 }
 
 // listSQL builds ListUsers' query over the subtree of the account with seq:
 // the trigram path when useFTS is set, the walk otherwise.
-func listSQL(q usermgmt.ListQuery, seq int64, useFTS bool) (string, []any) {
+func listSQL(q usermgmt.ListQuery, seq int64, useFTS, count bool) (string, []any) {
 	filter, fargs := listFilter(q)
-	var query string
+	sel := "SELECT " + userColsOf("u")
+	if count {
+		sel = "SELECT count(*)"
+	}
+	var query, key string
 	var args []any
-	if useFTS {
-		query = "SELECT " + userColsOf("u") + " FROM users_fts CROSS JOIN users u ON u.seq = users_fts.rowid" +
+	switch {
+	case q.GroupID != "":
+		key = "m.user_id"
+		query = sel + " FROM group_members m CROSS JOIN users u ON u.id = m.user_id" +
+			" WHERE m.group_id = ? AND m.user_id > ?" +
+			" AND EXISTS (SELECT 1 FROM user_tree t WHERE t.account_seq = ? AND t.user_id = m.user_id)" + filter
+		args = append([]any{q.GroupID, q.After, seq}, fargs...)
+	case useFTS:
+		key = "u.id"
+		query = sel + " FROM users_fts CROSS JOIN users u ON u.seq = users_fts.rowid" +
 			" WHERE users_fts MATCH ? AND u.id > ?" +
-			" AND EXISTS (SELECT 1 FROM user_tree t WHERE t.account_seq = ? AND t.user_id = u.id)" +
-			filter + " ORDER BY u.id LIMIT ?"
+			" AND EXISTS (SELECT 1 FROM user_tree t WHERE t.account_seq = ? AND t.user_id = u.id)" + filter
 		args = append([]any{ftsPhrase(q.Search), q.After, seq}, fargs...)
-	} else {
-		query = "SELECT " + userColsOf("u") + " FROM user_tree t CROSS JOIN users u ON u.id = t.user_id" +
-			" WHERE t.account_seq = ? AND t.user_id > ?" + filter + " ORDER BY t.user_id LIMIT ?"
+	default:
+		key = "t.user_id"
+		query = sel + " FROM user_tree t CROSS JOIN users u ON u.id = t.user_id" +
+			" WHERE t.account_seq = ? AND t.user_id > ?" + filter
 		args = append([]any{seq, q.After}, fargs...)
 	}
-	return query, append(args, q.Limit)
+	if count {
+		return query, args
+	}
+	return query + " ORDER BY " + key + " LIMIT ?", append(args, q.Limit)
 }
 
-// listFilter returns the status, role and search conditions of q.
+// listFilter returns the status, role, department and search conditions
+// of q (ListQuery.Matches).
 func listFilter(q usermgmt.ListQuery) (string, []any) {
 	var b strings.Builder
 	var args []any
@@ -392,8 +605,12 @@ func listFilter(q usermgmt.ListQuery) (string, []any) {
 			args = append(args, r)
 		}
 	}
+	if q.Department != "" {
+		b.WriteString(" AND u.department = ?")
+		args = append(args, q.Department)
+	}
 	if q.Search != "" {
-		b.WriteString(" AND (instr(u.first_lc, ?) > 0 OR instr(u.last_lc, ?) > 0 OR instr(u.email, ?) > 0)")
+		b.WriteString(" AND (instr(u.first_lc, ?) > 0 OR instr(u.last_lc, ?) > 0 OR instr(u.email_fold, ?) > 0)")
 		args = append(args, q.Search, q.Search, q.Search)
 	}
 	return b.String(), args
@@ -405,131 +622,206 @@ func ftsPhrase(term string) string {
 	return `"` + strings.ReplaceAll(term, `"`, `""`) + `"`
 }
 
-func (s *Store) users(ctx context.Context, query string, args ...any) ([]usermgmt.User, error) {
+// users runs a query of users on the reader pool.
+func (s *Store) users(ctx context.Context, query string, args ...any) ([]usermgmt.UserRecord, error) {
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, s.mapErr(err)
+		return nil, s.fail(ctx, err)
 	}
 	defer rows.Close()
-	var out []usermgmt.User
+	var out []usermgmt.UserRecord
+	var r userRow
 	for rows.Next() {
-		u, err := scanUser(rows)
+		if err := rows.Scan(r.dest()...); err != nil {
+			return nil, s.fail(ctx, err)
+		}
+		u, err := r.record()
 		if err != nil {
-			return nil, s.mapErr(err)
+			return nil, s.fail(ctx, err)
 		}
 		out = append(out, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.mapErr(err)
+		return nil, s.fail(ctx, err)
 	}
 	return out, nil
 }
 
 // StaleUsers implements usermgmt.Store by walking the partial index of
-// active users on (last_active_at, id) from the keyset: it reads the users
-// it returns and nothing else.
-func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermgmt.User, error) {
-	if q.Limit < 1 {
-		return nil, fmt.Errorf("sqlitestore: stale limit %d; need at least 1", q.Limit)
-	}
-	if q.ActiveBefore.IsZero() {
-		return nil, ctx.Err() // nothing is before the zero time
-	}
-	query, args, err := staleSQL(q)
-	if err != nil {
+// Active users on (last_active_at, id), or of Locked users on (locked_at,
+// id), from the keyset: it reads the users it returns and nothing else.
+func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermgmt.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return s.users(ctx, query, args...)
+	var query string
+	switch q.Status {
+	case usermgmt.StatusActive:
+		query = "SELECT " + userCols + " FROM users INDEXED BY users_stale WHERE status = 'active'" +
+			" AND last_active_at < ? AND (last_active_at, id) > (?, ?) ORDER BY last_active_at, id LIMIT ?"
+	case usermgmt.StatusLocked:
+		query = "SELECT " + userCols + " FROM users INDEXED BY users_locked WHERE status = 'locked'" +
+			" AND locked_at < ? AND (locked_at, id) > (?, ?) ORDER BY locked_at, id LIMIT ?"
+	default:
+		return nil, nil
+	}
+	return s.users(ctx, query, encTime(q.Before), encTime(q.AfterTime), q.AfterID, q.Limit)
 }
 
-// staleSQL builds StaleUsers' query, pinned to the partial index of active
-// users by (last_active_at, id).
-func staleSQL(q usermgmt.StaleQuery) (string, []any, error) {
-	var n nanos
-	query := "SELECT " + userCols + " FROM users INDEXED BY users_stale WHERE status = 'active' AND last_active_at < ?"
-	args := []any{n.of("ActiveBefore", q.ActiveBefore)}
-	if !q.AfterActive.IsZero() || q.AfterID != "" {
-		query += " AND (last_active_at, id) > (?, ?)"
-		args = append(args, n.of("AfterActive", q.AfterActive), q.AfterID)
-	}
-	return query + " ORDER BY last_active_at, id LIMIT ?", append(args, q.Limit), n.err
-}
-
-// ReserveAttempt implements usermgmt.Store with one UPDATE … RETURNING: the
-// condition and the increment are a single atomic step under SQLite's write
-// lock, in this process and in any other.
-func (s *Store) ReserveAttempt(ctx context.Context, userID string, limit int) (usermgmt.User, bool, error) {
-	var u usermgmt.User
-	err := s.bookkeeping(ctx, func(conn *sql.Conn) error {
-		var err error
-		u, err = scanUser(conn.QueryRowContext(ctx,
-			"UPDATE users SET failed_attempts = failed_attempts + 1, version = version + 1"+
-				" WHERE id = ? AND status = 'active' AND failed_attempts < ? RETURNING "+userCols, userID, limit))
-		return err
-	})
-	if err == nil {
-		return u, true, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return usermgmt.User{}, false, s.mapErr(err)
-	}
-	u, err = s.User(ctx, userID)
-	return u, false, err
-}
-
-// RecordLogin implements usermgmt.Store with one UPDATE … RETURNING.
-func (s *Store) RecordLogin(ctx context.Context, l usermgmt.Login) (usermgmt.User, bool, error) {
-	var n nanos
-	at := n.of("login At", l.At)
-	if n.err != nil {
-		return usermgmt.User{}, false, n.err
-	}
-	var u usermgmt.User
-	err := s.bookkeeping(ctx, func(conn *sql.Conn) error {
-		var err error
-		u, err = scanUser(conn.QueryRowContext(ctx,
-			"UPDATE users SET failed_attempts = 0, last_login_at = ?1, last_active_at = ?1,"+
-				" password_hash = CASE WHEN ?2 <> '' THEN ?2 ELSE password_hash END, version = version + 1"+
-				" WHERE id = ?3 AND status = 'active' AND password_hash = ?4 RETURNING "+userCols,
-			at, l.NewHash, l.UserID, l.VerifiedHash))
-		return err
-	})
-	if err == nil {
-		return u, true, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return usermgmt.User{}, false, s.mapErr(err)
-	}
-	u, err = s.User(ctx, l.UserID)
-	return u, false, err
-}
-
-// History implements usermgmt.Store through the (user_id, id) index.
-func (s *Store) History(ctx context.Context, q usermgmt.HistoryQuery) ([]usermgmt.AuditEvent, error) {
-	if q.Limit < 1 {
-		return nil, fmt.Errorf("sqlitestore: history limit %d; need at least 1", q.Limit)
-	}
-	query := "SELECT " + eventCols + " FROM audit_events WHERE user_id = ?"
-	args := []any{q.UserID}
-	if q.Before != "" {
-		query += " AND id < ?"
-		args = append(args, q.Before)
-	}
-	rows, err := s.read.QueryContext(ctx, query+" ORDER BY id DESC LIMIT ?", append(args, q.Limit)...)
-	if err != nil {
-		return nil, s.mapErr(err)
-	}
-	defer rows.Close()
-	var out []usermgmt.AuditEvent
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, s.mapErr(err)
+// ReserveAttempt implements usermgmt.Store in one IMMEDIATE transaction:
+// SQLite's write lock makes the read, the decision and the write one step
+// for every connection, in this process and in any other. It commits as
+// bookkeeping (see Store.tx).
+func (s *Store) ReserveAttempt(ctx context.Context, r usermgmt.AttemptReservation) (usermgmt.UserRecord, usermgmt.ReserveResult, error) {
+	var out usermgmt.UserRecord
+	var res usermgmt.ReserveResult
+	err := s.tx(ctx, true, func(w *writer) error {
+		var seq int64
+		var row userRow
+		err := w.queryRow(userForWrite, r.UserID).Scan(append([]any{&seq}, row.dest()...)...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("user")
 		}
-		out = append(out, e)
+		if err != nil {
+			return err
+		}
+		u, err := row.record()
+		if err != nil {
+			return err
+		}
+		live := slices.DeleteFunc(slices.Clone(u.AttemptLeases), func(l usermgmt.AttemptLease) bool { return !r.Now.Before(l.Until) })
+		changed := len(live) != len(u.AttemptLeases)
+		u.AttemptLeases = live
+		res = usermgmt.ReserveOK
+		switch {
+		case u.Status != usermgmt.StatusActive || u.FailedAttempts >= r.Limit:
+			res = usermgmt.ReserveRefused
+		case u.FailedAttempts+len(u.AttemptLeases) >= r.Limit:
+			res = usermgmt.ReserveFull
+		default:
+			u.AttemptLeases = append(u.AttemptLeases, r.Lease)
+			changed = true
+		}
+		if changed {
+			u.Version++
+			if _, err := w.exec("UPDATE users SET attempt_leases = ?, version = ? WHERE seq = ?",
+				encodeLeases(u.AttemptLeases), u.Version, seq); err != nil {
+				return err
+			}
+		}
+		out = u
+		return nil
+	})
+	if err != nil {
+		return usermgmt.UserRecord{}, 0, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.mapErr(err)
+	return out, res, nil
+}
+
+// FinishAttempt implements usermgmt.Store in one IMMEDIATE transaction, the
+// outcome decided as the in-memory store does. An outcome that carries no
+// event or message to write commits as bookkeeping (see Store.tx).
+func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (usermgmt.UserRecord, bool, error) {
+	bookkeeping := o.LoginEvent.ID == "" && o.FailureEvent.ID == "" && o.LockEvent.ID == "" && len(o.LockMessages) == 0
+	var out usermgmt.UserRecord
+	var recorded bool
+	err := s.tx(ctx, bookkeeping, func(w *writer) error {
+		var seq int64
+		var row userRow
+		err := w.queryRow(userForWrite, o.UserID).Scan(append([]any{&seq}, row.dest()...)...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("user")
+		}
+		if err != nil {
+			return err
+		}
+		old, err := row.record()
+		if err != nil {
+			return err
+		}
+		u := old
+		u.AttemptLeases = slices.DeleteFunc(slices.Clone(u.AttemptLeases), func(l usermgmt.AttemptLease) bool { return l.ID == o.LeaseID })
+		released := len(u.AttemptLeases) != len(old.AttemptLeases)
+		recorded = false
+		var evs []*usermgmt.AuditEvent
+		var msgs []usermgmt.Message
+		switch {
+		case u.Status != usermgmt.StatusActive:
+		case o.Success:
+			if u.PasswordVersion == o.PasswordVersion {
+				u.FailedAttempts = 0
+				u.LastLoginAt, u.LastActiveAt = o.At, o.At
+				if o.NewHash != "" && u.PasswordHash == o.VerifiedHash {
+					u.PasswordHash = o.NewHash
+				}
+				recorded = true
+				evs = append(evs, &o.LoginEvent)
+			}
+		default:
+			u.FailedAttempts++
+			recorded = true
+			evs = append(evs, &o.FailureEvent)
+			if u.FailedAttempts >= o.Limit {
+				u.Status, u.LockedAt = usermgmt.StatusLocked, o.At
+				u.SessionVersion++
+				evs = append(evs, &o.LockEvent)
+				msgs = o.LockMessages
+			}
+		}
+		out = u
+		if !recorded && !released {
+			return nil
+		}
+		for _, ev := range evs {
+			if ev.ID != "" {
+				if err := w.event(ev); err != nil {
+					return err
+				}
+			}
+		}
+		if err := w.messages(msgs); err != nil {
+			return err
+		}
+		u.Version++
+		vals := userValues(&u)
+		if _, err := w.exec(updateUserSQL, append(vals[1:], seq)...); err != nil {
+			return err
+		}
+		out = u
+		return nil
+	})
+	if err != nil {
+		return usermgmt.UserRecord{}, false, err
 	}
-	return out, nil
+	return out, recorded, nil
+}
+
+// RecordActivity implements usermgmt.Store in one UPDATE, committed as
+// bookkeeping (see Store.tx).
+func (s *Store) RecordActivity(ctx context.Context, a usermgmt.ActivityUpdate) (bool, error) {
+	var done bool
+	err := s.tx(ctx, true, func(w *writer) error {
+		res, err := w.exec("UPDATE users SET last_active_at = ?, version = version + 1"+
+			" WHERE id = ? AND status = 'active' AND last_active_at < ?", encTime(a.At), a.UserID, encTime(a.IfBefore))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			done = true
+			return nil
+		}
+		ok, err := w.exists("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)", a.UserID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notFound("user")
+		}
+		return nil
+	})
+	return done, err
 }
