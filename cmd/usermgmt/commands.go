@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,32 +25,41 @@ func (a *app) json(v any) error {
 	return enc.Encode(v)
 }
 
-func (a *app) table() *tabwriter.Writer { return newTable(a.stdout) }
+func (a *app) table() *table { return newTable(a.stdout) }
 
-// newTable aligns tab-separated cells in columns, without trailing spaces.
-func newTable(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(trimWriter{w}, 0, 4, 2, ' ', 0)
+// table aligns tab-separated cells in columns (text/tabwriter) and writes
+// the result on Flush, without the spaces tabwriter pads the empty cells
+// of the last columns with.
+type table struct {
+	out io.Writer
+	buf bytes.Buffer
+	tw  *tabwriter.Writer
 }
 
-// trimWriter drops the spaces before each line end: tabwriter pads empty
-// cells of the last columns, and flushes whole lines.
-type trimWriter struct{ w io.Writer }
+func newTable(w io.Writer) *table {
+	t := &table{out: w}
+	t.tw = tabwriter.NewWriter(&t.buf, 0, 4, 2, ' ', 0)
+	return t
+}
 
-func (t trimWriter) Write(p []byte) (int, error) {
-	lines := strings.SplitAfter(string(p), "\n")
+func (t *table) Write(p []byte) (int, error) { return t.tw.Write(p) }
+
+// Flush writes the table out.
+func (t *table) Flush() error {
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
 	var b strings.Builder
-	for _, l := range lines {
-		if body, ok := strings.CutSuffix(l, "\n"); ok {
-			b.WriteString(strings.TrimRight(body, " "))
+	for line := range strings.Lines(t.buf.String()) {
+		body, nl := strings.CutSuffix(line, "\n")
+		b.WriteString(strings.TrimRight(body, " "))
+		if nl {
 			b.WriteByte('\n')
-		} else {
-			b.WriteString(l)
 		}
 	}
-	if _, err := io.WriteString(t.w, b.String()); err != nil {
-		return 0, err
-	}
-	return len(p), nil
+	t.buf.Reset()
+	_, err := io.WriteString(t.out, b.String())
+	return err
 }
 
 // readLine reads one line of standard input (a password), without its end.
@@ -250,19 +260,19 @@ func importFile(ctx context.Context, a *app, name string, args []string) error {
 
 // outcomeText words an outcome for the report table.
 func outcomeText(r bulk.RowResult, dry bool) string {
-	would := func(s string) string {
+	would := func(future, past string) string {
 		if dry {
-			return "would " + s
+			return "would " + future
 		}
-		return s
+		return past
 	}
 	switch r.Outcome {
 	case usermgmt.Invited:
-		return would("invite")
+		return would("invite", "invited")
 	case usermgmt.CreatedActive:
-		return would("create (active, imported hash)")
+		return would("create (active, imported hash)", "created (active, imported hash)")
 	case usermgmt.CreatedDisabled:
-		return would("create (disabled)")
+		return would("create (disabled)", "created (disabled)")
 	case usermgmt.SkippedExists:
 		return "skipped: exists"
 	case usermgmt.SkippedPending:
