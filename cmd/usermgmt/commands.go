@@ -75,6 +75,15 @@ func (a *app) readLine() (string, error) {
 	return s, nil
 }
 
+// needAccount refuses to run as System without --account: System has no
+// account of its own.
+func (a *app) needAccount(id string) error {
+	if a.as == "" && id == "" {
+		return usageError("--account ID is required when acting as System (or name an admin with -as EMAIL)")
+	}
+	return nil
+}
+
 func accountCreate(ctx context.Context, a *app, name string, args []string) error {
 	fs := a.flags(name)
 	parent := fs.String("parent", "", "the parent account's `ID` (default: a top-level account)")
@@ -148,6 +157,9 @@ func usersList(ctx context.Context, a *app, name string, args []string) error {
 	if len(pos) != 0 {
 		return usageError("users list takes no arguments")
 	}
+	if err := a.needAccount(query().AccountID); err != nil {
+		return err
+	}
 	done, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -212,6 +224,9 @@ func importFile(ctx context.Context, a *app, name string, args []string) error {
 	}
 	if len(pos) != 1 {
 		return usageError("import FILE --account ID [--dry-run] [--json] [--strict]")
+	}
+	if err := a.needAccount(*account); err != nil {
+		return err
 	}
 	done, err := a.open(ctx)
 	if err != nil {
@@ -361,6 +376,9 @@ func exportUsers(ctx context.Context, a *app, name string, args []string) error 
 	default:
 		return usageError("--format must be csv or xlsx")
 	}
+	if err := a.needAccount(query().AccountID); err != nil {
+		return err
+	}
 	done, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -402,6 +420,9 @@ func invite(ctx context.Context, a *app, name string, args []string) error {
 	}
 	if len(pos) == 0 {
 		return usageError("invite EMAIL... [--account ID] [--role R]")
+	}
+	if err := a.needAccount(*account); err != nil {
+		return err
 	}
 	done, err := a.open(ctx)
 	if err != nil {

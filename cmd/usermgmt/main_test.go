@@ -409,8 +409,8 @@ func TestRefusals(t *testing.T) {
 			// Acting as System needs an account; an unknown -as or a
 			// general user is refused.
 			r = b.cli(t, "", "import", file)
-			require.Equal(t, exitFailed, r.code)
-			require.Contains(t, r.stderr, "account_id")
+			require.Equal(t, exitUsage, r.code)
+			require.Contains(t, r.stderr, "--account ID is required when acting as System")
 			r = b.cli(t, "", "-as", "nobody@acme.example", "users", "list")
 			require.Equal(t, exitFailed, r.code)
 			require.Contains(t, r.stderr, "not found")
