@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -18,22 +19,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/bulk"
+	"github.com/usermgmt/usermgmt/internal/pgtest"
 )
 
-// The tests build the command and run it as a process against a real
-// store: a SQLite file in t.TempDir(), and Redis on a throwaway
-// redis-server this test binary starts on a free loopback port (or the one
-// at USERMGMT_TEST_REDIS_URL), never a server already running on 6379.
+// The tests build the command and run it as a process against each real
+// store: a SQLite file in t.TempDir(); Redis on a throwaway redis-server
+// this test binary starts on a free loopback port (or the one at
+// USERMGMT_TEST_REDIS_URL), under a fresh key prefix; PostgreSQL in a fresh
+// database of a throwaway cluster (internal/pgtest; or the server at
+// USERMGMT_TEST_POSTGRES_URL) — never a server already running on 6379 or
+// 5432.
 
 var (
 	binary    string // the built command
 	redisAddr string // host:port of the test Redis, or ""
 	redisSkip string // why there is no Redis
+	pgURL     string // a database of the test PostgreSQL server, or ""
+	pgSkip    string // why there is no PostgreSQL
 )
 
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
@@ -60,7 +68,66 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer stop()
+	stopPG, err := startPostgres()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cmd/usermgmt: %v\n", err)
+		return 1
+	}
+	defer stopPG()
 	return m.Run()
+}
+
+// startPostgres finds or starts the PostgreSQL server the tests use (see
+// internal/pgtest): the one at USERMGMT_TEST_POSTGRES_URL, or a throwaway
+// cluster on a free loopback port.
+func startPostgres() (stop func(), err error) {
+	stop = func() {}
+	if url := os.Getenv(pgtest.EnvURL); url != "" {
+		pgURL = url
+		return stop, nil
+	}
+	srv, err := pgtest.Start("")
+	if errors.Is(err, pgtest.ErrNoBinaries) {
+		if os.Getenv(pgtest.EnvRequire) == "1" {
+			return stop, fmt.Errorf("%s=1 but %v", pgtest.EnvRequire, err)
+		}
+		pgSkip = err.Error() + ": " + pgtest.Hint
+		return stop, nil
+	}
+	if err != nil {
+		return stop, fmt.Errorf("starting PostgreSQL: %w", err)
+	}
+	pgURL = srv.URL("postgres")
+	return srv.Remove, nil
+}
+
+// newDatabase creates a database on the test server, dropped when t ends,
+// and returns its URL.
+func newDatabase(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "cli_" + hex.EncodeToString(b)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), pgURL)
+		if err != nil {
+			t.Errorf("dropping %s: %v", name, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("dropping %s: %v", name, err)
+		}
+	})
+	cfg, err := pgx.ParseConfig(pgURL)
+	require.NoError(t, err)
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
 }
 
 // startRedis finds or starts the Redis the tests use.
@@ -134,6 +201,11 @@ func backends(t *testing.T) []backend {
 		out = append(out, backend{"redis", []string{"-redis", "redis://" + redisAddr + "/0", "-redis-prefix", "usermgmt-cli-test:" + hex.EncodeToString(b) + ":"}})
 	} else {
 		t.Log("Redis: " + redisSkip)
+	}
+	if pgURL != "" {
+		out = append(out, backend{"postgres", []string{"-postgres", newDatabase(t)}})
+	} else {
+		t.Log("PostgreSQL: " + pgSkip)
 	}
 	if len(out) == 0 {
 		t.Skip("no store to run against")
