@@ -255,9 +255,15 @@ func TestImport(t *testing.T) {
 	require.Equal(t, usermgmt.RoleGeneral, get("gen@example.com").Role)
 	require.Equal(t, usermgmt.StatusActive, get("hal@example.com").Status)
 	// The migrated user logs in with the old password.
+	rec, err := e.store.UserByEmail(e.ctx, "hal@example.com")
+	require.NoError(t, err)
+	require.Equal(t, string(hash), rec.PasswordHash, "the imported hash is stored as it came")
 	hal, err := e.m.Authenticate(e.ctx, "hal@example.com", "old password of hal")
 	require.NoError(t, err)
 	require.Equal(t, rep.Rows[12].UserID, hal.ID)
+	rec, err = e.store.UserByEmail(e.ctx, "hal@example.com")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(rec.PasswordHash, "$argon2id$"), "re-hashed at the first login")
 	// Each written user has its event, by the actor.
 	h, err := e.m.History(e.ctx, usermgmt.System, usermgmt.AuditQuery{UserID: ann.ID})
 	require.NoError(t, err)
