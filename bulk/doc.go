@@ -11,8 +11,10 @@
 // Account column (an account ID or name within the import's account
 // subtree), the Groups column (group names of the row's account) and role
 // names (ignoring case); then it hands the rows to Manager.InviteUsers in
-// chunks, each row written atomically with its audit event and invitation
-// email. ImportOptions.DryRun reports without writing. The Report gives
+// chunks of 500, which writes each chunk's new users in one store call, all
+// or nothing, every user with its audit event and its invitation email
+// (settling row by row when an address turns out to be taken meanwhile).
+// ImportOptions.DryRun reports without writing. The Report gives
 // every row's outcome by line — invited, created (Active with an imported
 // password hash, or Disabled), skipped (exists, invitation pending,
 // duplicate of line N) or rejected, with the field and the reason — and

@@ -135,8 +135,11 @@ func (e *StopError) Error() string {
 func (e *StopError) Unwrap() error { return e.Err }
 
 // importChunk is how many rows Import hands the Manager at a time: one
-// InviteUsers call, whose rows are written in one store batch, each row
-// atomic with its audit event and its invitation email.
+// InviteUsers call, whose new users are written in one store batch, all or
+// nothing, each with its audit event and its invitation email. Batches
+// keep a 100,000-row import on SQLite within the time of one InviteUsers
+// call; the chunk bounds the prepared rows held in memory and how much one
+// failure leaves NotRun.
 const importChunk = 500
 
 // Import adds the users of a file to the Manager's store as actorID (a user
@@ -151,11 +154,12 @@ const importChunk = 500
 // for opts.AccountID, ErrUnknownRole for opts.Role) or ctx's error while
 // reading is returned with a nil Report, and nothing has been written.
 //
-// It then hands the rows to Manager.InviteUsers in order, importChunk rows at
-// a time, which checks the rest (address, disposable domain, role and
-// whether the actor may assign it, department, existing users and pending
-// invitations) and writes each row atomically with its audit event and its
-// invitation email (queued in the outbox). A repeated address is
+// It then hands the rows to Manager.InviteUsers in order, importChunk (500)
+// rows at a time, which checks the rest (address, disposable domain, role
+// and whether the actor may assign it, department, existing users and
+// pending invitations) and writes the chunk's new users in one store call,
+// all or nothing, each with its audit event and its invitation email
+// (queued in the outbox). A repeated address is
 // SkippedDuplicate with the line of its first row. Cancelling ctx stops the
 // import between rows: the Report is returned with a *StopError, and rows
 // before StopError.Line stay written. Running the same file again skips
