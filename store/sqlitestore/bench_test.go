@@ -1,110 +1,122 @@
-package sqlitestore
+package sqlitestore_test
 
 import (
 	"context"
-	"errors"
+	"database/sql"
 	"fmt"
-	"math/rand/v2"
+	"os"
 	"path/filepath"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/storebench"
+	"github.com/usermgmt/usermgmt/store/sqlitestore"
 )
 
-// BenchmarkWrites compares writer-pool layouts under concurrent writes from
-// one process: the single writer connection Open uses against pools of
-// several writing connections, which contend for SQLite's lock through
-// busy_timeout's sleep-and-retry. Each operation is a versioned profile
-// update with its audit event (re-read and retried on ErrConflict) followed
-// by a reserved attempt and a recorded login, on a random one of 256 users.
+// The benchmarks run on files under storebench.Dir (USERMGMT_BENCH_DIR,
+// default $TMPDIR/usermgmt-bench); the 1,000,000-user dataset
+// (USERMGMT_BENCH_SQLITE_USERS) is built there once and kept.
 //
-//	go test -run '^$' -bench Writes -benchtime 2000x ./store/sqlitestore/
-func BenchmarkWrites(b *testing.B) {
-	for _, mode := range []string{"FULL", "NORMAL"} {
-		for _, conns := range []int{1, 4, 16} {
-			b.Run(fmt.Sprintf("sync=%s/writer-conns=%d", mode, conns), func(b *testing.B) { benchWrites(b, mode, conns) })
-		}
-	}
+//	USERMGMT_BENCH_SQLITE_USERS=1000000 go test -run '^$' -bench Sweep -benchtime 1x ./store/sqlitestore/
+//	go test -run '^$' -bench 'Authenticate|ConcurrentLogins|CanOn' ./store/sqlitestore/
+//	go test -run '^$' -bench Bulk -benchtime 1x ./store/sqlitestore/
+
+// fresh opens a Store on a new file of the benchmark.
+func fresh(b *testing.B) *sqlitestore.Store {
+	return open(b, filepath.Join(b.TempDir(), "bench.db"))
 }
 
-func benchWrites(b *testing.B, mode string, conns int) {
-	{
-		{
-			ctx := context.Background()
-			s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"), WithSynchronous(mode))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			s.write.SetMaxOpenConns(conns)
-			s.write.SetMaxIdleConns(conns)
-			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			d := scaleData{}
-			a := usermgmt.Account{ID: "acct", Name: "Bench", CreatedAt: at}
-			users := make([]usermgmt.User, 256)
-			evs := make([]usermgmt.AuditEvent, 256)
-			for i := range users {
-				users[i], evs[i] = d.user(i+1, a.ID)
-				users[i].Status, users[i].FailedAttempts = usermgmt.StatusActive, 0
-			}
-			if err := s.CreateAccount(ctx, a, users[0], evs[0]); err != nil {
-				b.Fatal(err)
-			}
-			if err := s.CreateUsers(ctx, users[1:], evs[1:]); err != nil {
-				b.Fatal(err)
-			}
-			var seq, conflicts atomic.Int64
-			b.SetParallelism(32) // 32 × GOMAXPROCS goroutines
-			b.ResetTimer()
-			var mu sync.Mutex
-			var lat []time.Duration
-			b.RunParallel(func(pb *testing.PB) {
-				rng := rand.New(rand.NewPCG(uint64(seq.Add(1)), 7))
-				var mine []time.Duration
-				defer func() {
-					mu.Lock()
-					lat = append(lat, mine...)
-					mu.Unlock()
-				}()
-				for pb.Next() {
-					start := time.Now()
-					u := users[rng.IntN(len(users))]
-					for {
-						cur, err := s.User(ctx, u.ID)
-						if err != nil {
-							b.Fatal(err)
-						}
-						cur.FirstName = fmt.Sprint("n", seq.Add(1))
-						ev := usermgmt.AuditEvent{ID: fmt.Sprintf("bench-%d", seq.Add(1)), At: at, ActorID: usermgmt.System,
-							Action: usermgmt.ActionProfileChange, UserID: u.ID, AccountID: a.ID}
-						err = s.UpdateUser(ctx, usermgmt.UserUpdate{User: cur, Event: ev})
-						if errors.Is(err, usermgmt.ErrConflict) {
-							conflicts.Add(1)
-							continue
-						}
-						if err != nil {
-							b.Fatal(err)
-						}
-						break
-					}
-					r, _, err := s.ReserveAttempt(ctx, u.ID, 1<<30)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if _, _, err := s.RecordLogin(ctx, usermgmt.Login{UserID: u.ID, At: at, VerifiedHash: r.PasswordHash}); err != nil {
-						b.Fatal(err)
-					}
-					mine = append(mine, time.Since(start))
-				}
-			})
-			b.ReportMetric(float64(conflicts.Load())/float64(b.N), "conflicts/op")
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+// BenchmarkAuthenticate is the shared Authenticate benchmark (default
+// argon2id parameters) beside a bare verification.
+func BenchmarkAuthenticate(b *testing.B) { storebench.Authenticate(b, fresh(b)) }
+
+// BenchmarkConcurrentLogins is the shared benchmark of many users logging
+// in at once through one Manager.
+func BenchmarkConcurrentLogins(b *testing.B) { storebench.ConcurrentLogins(b, fresh(b)) }
+
+// BenchmarkCanOn is the shared permission-check benchmark: a user in 20
+// groups of 50 grants (UserAccess reads the user and its groups' versions
+// in one statement).
+func BenchmarkCanOn(b *testing.B) { storebench.CanOn(b, fresh(b)) }
+
+var (
+	dataOnce  sync.Once
+	dataStore *sqlitestore.Store
+	data      storebench.Dataset
+)
+
+// dataset is the shared benchmark population, 1,000,000 users unless
+// USERMGMT_BENCH_SQLITE_USERS says otherwise, in a file cached under
+// storebench.Dir and built on first use. It stays open for the rest of the
+// run.
+func dataset(b *testing.B) (*sqlitestore.Store, storebench.Dataset) {
+	dataOnce.Do(func() {
+		ctx := context.Background()
+		n := storebench.Size("USERMGMT_BENCH_SQLITE_USERS", 1_000_000)
+		d := storebench.NewDataset(n)
+		path := filepath.Join(storebench.Dir(b), fmt.Sprintf("sqlitestore-%d-v2.db", n))
+		s, err := sqlitestore.Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
 		}
+		_, errLast := s.User(ctx, d.Users[n-1].ID)
+		if _, err := s.Account(ctx, d.Account.ID); err == nil && errLast != nil {
+			// An interrupted build: start again.
+			s.Close()
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(path + suffix)
+			}
+			if s, err = sqlitestore.Open(ctx, path); err != nil {
+				b.Fatal(err)
+			}
+		}
+		d.Load(b, s)
+		dataStore, data = s, d
+	})
+	if dataStore == nil {
+		b.Fatal("the dataset failed to load")
 	}
+	return dataStore, data
+}
+
+// BenchmarkLookup reads users by ID and by email beside a bare query of the
+// same row through database/sql on a pool of its own, scanning every
+// column, which is what a hand-written SQLite store would do.
+func BenchmarkLookup(b *testing.B) {
+	s, d := dataset(b)
+	db, err := sql.Open("sqlite", sqlitestore.DSN(s.Path()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	const cols = "id, account_id, email, first_name, last_name, role, department, groups, locale, status, grants," +
+		" password_hash, password_version, failed_attempts, attempt_leases, tokens, pending_email, reset_requests," +
+		" invited_by, invited_at, created_at, updated_at, activated_at, last_login_at, last_active_at, locked_at," +
+		" session_version, version"
+	raw := func(ctx context.Context, where string, arg string) error {
+		var s [16]string
+		var n [12]int64
+		return db.QueryRowContext(ctx, "SELECT "+cols+" FROM users WHERE "+where, arg).Scan(&s[0], &s[1], &s[2], &s[3],
+			&s[4], &s[5], &s[6], &s[7], &s[8], &s[9], &s[10], &s[11], &n[0], &n[1], &s[12], &s[13], &s[14], &s[15],
+			&s[0], &n[2], &n[3], &n[4], &n[5], &n[6], &n[7], &n[8], &n[9], &n[10])
+	}
+	storebench.Lookup(b, s, d,
+		func(ctx context.Context, u usermgmt.UserRecord) error { return raw(ctx, "id = ?", u.ID) },
+		func(ctx context.Context, u usermgmt.UserRecord) error {
+			return raw(ctx, "email = ? AND status <> 'removed'", u.Email)
+		})
+}
+
+// BenchmarkPages is the shared first-versus-deep page benchmark.
+func BenchmarkPages(b *testing.B) {
+	s, d := dataset(b)
+	storebench.Pages(b, s, d)
+}
+
+// BenchmarkSweep is the shared sweep benchmark; run it with -benchtime 1x.
+// It reports ns/idle-user.
+func BenchmarkSweep(b *testing.B) {
+	s, d := dataset(b)
+	storebench.Sweep(b, s, d)
 }

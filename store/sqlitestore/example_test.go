@@ -48,7 +48,7 @@ func ExampleOpen() {
 	fmt.Println("schema version", v)
 	// Output:
 	// true admin active
-	// schema version 1
+	// schema version 2
 }
 
 // New puts the store on a pool the application opened itself, for example
@@ -72,9 +72,9 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	var tables int
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE name IN ('users', 'accounts', 'audit_events')").Scan(&tables); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE name IN ('users', 'accounts', 'events', 'groups', 'messages')").Scan(&tables); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(tables, "tables ready;", store.Path() != "")
-	// Output: 3 tables ready; true
+	// Output: 5 tables ready; true
 }

@@ -1,8 +1,35 @@
 // Package sqlitestore is a usermgmt.Store on SQLite, through the pure-Go
 // driver modernc.org/sqlite: no cgo, so an application using it builds with
 // CGO_ENABLED=0. It is the library's embedded default: one file holds the
-// users, accounts and audit history, and any number of Managers, in any
-// number of processes, may share that file.
+// accounts, users, groups, audit history and outgoing messages, and any
+// number of Managers, in any number of processes, may share that file.
+//
+// # Guarantees
+//
+// The Store passes store/storetest, the conformance suite of the
+// usermgmt.Store contract, under the race detector, with Managers on
+// separate Stores opened on the same file (as separate processes have);
+// TestLockoutAcrossProcesses runs the lockout race from two OS processes.
+// In particular:
+//
+//   - Every write runs in one transaction begun with BEGIN IMMEDIATE: a
+//     change, its audit event and its outgoing messages (the outbox) are
+//     committed together or not at all, and the indexes beside the users
+//     (the account subtrees, tokens, group members, search) follow in the
+//     same transaction.
+//   - Decisions are taken under SQLite's write lock, which serialises
+//     writers of every process on the file: version checks (a stale write
+//     gets ErrConflict), email uniqueness among non-removed users (a
+//     partial unique index), the last active admin, attempt reservations
+//     (FailedAttempts plus the leases held never exceed the limit, however
+//     many processes reserve at once) and message claims (a due message is
+//     leased to one worker at a time).
+//   - Errors match the root package's sentinels. Any other failure matches
+//     usermgmt.ErrStore; its text is the sentinel's alone, while errors.Is
+//     still finds this package's ErrBusy, ErrReadOnly and the like, and
+//     errors.As the driver's error, for the application's logs.
+//   - A cancelled context ends a wait for the lock; a call that fails
+//     leaves nothing of its writes behind.
 //
 // # Opening
 //
@@ -10,8 +37,7 @@
 // an existing *sql.DB from the "sqlite" driver, for an application that keeps
 // its own tables in the same file. Either way the schema is created or
 // upgraded before the Store is returned (see the Migrations section), and
-// Close releases
-// what the Store opened.
+// Close releases what the Store opened.
 //
 // # Connection settings
 //
@@ -23,21 +49,23 @@
 //   - busy_timeout (default 5s, WithBusyTimeout): a connection that finds the
 //     file locked by another one waits, retrying, up to this long before it
 //     fails with ErrBusy. A cancelled context ends the wait early.
-//   - foreign_keys=ON: users must belong to a stored account and audit
-//     events to a stored user.
+//   - foreign_keys=ON: users and groups must belong to a stored account.
 //   - synchronous=FULL (WithSynchronous): a committed change survives a power
 //     loss. NORMAL is faster and, in WAL mode, never corrupts the file, but a
-//     power loss may undo the last commits. The two hot password steps,
-//     ReserveAttempt and RecordLogin, always commit at NORMAL: they are
-//     bookkeeping, not changes (see bookkeeping in the source), and an fsync
+//     power loss may undo the last commits. The password steps that write no
+//     audit event or message (ReserveAttempt; FinishAttempt when it records
+//     no event; RecordActivity) always commit at NORMAL: they are
+//     bookkeeping, not changes (see Store.tx in the source), and an fsync
 //     each would add a millisecond or more to every login.
-//   - Every write that takes more than one statement runs in a transaction
-//     begun with BEGIN IMMEDIATE, which takes the write lock at once (waiting
-//     under busy_timeout). A deferred transaction would start as a reader and
-//     could fail with SQLITE_BUSY when it tried to become the writer after
-//     another connection wrote; IMMEDIATE never does. The hot single-statement
-//     steps (ReserveAttempt, RecordLogin) are one UPDATE … RETURNING each,
-//     atomic on their own.
+//   - mmap_size (1 GiB) and a 16 MiB page cache per connection, and a WAL
+//     checkpointed every 8,000 pages: reads go through the OS's page cache
+//     without a system call per page, and a page written by many
+//     transactions is copied back into the file once.
+//   - Every write runs in a transaction begun with BEGIN IMMEDIATE, which
+//     takes the write lock at once (waiting under busy_timeout). A deferred
+//     transaction would start as a reader and could fail with SQLITE_BUSY
+//     when it tried to become the writer after another connection wrote;
+//     IMMEDIATE never does.
 //
 // Open keeps two connection pools on the file: a writer pool of exactly one
 // connection and a reader pool (default max(4, GOMAXPROCS) connections,
@@ -45,17 +73,12 @@
 // at a time anyway; queueing this process's writers in Go, in front of one
 // connection, is fair, where several writing connections contend for the
 // file lock through busy_timeout's sleep-and-retry loop, which favours
-// whoever polls at the right moment. Measured with 64 goroutines writing
-// (BenchmarkWrites, synchronous FULL, two runs): the same throughput, but
-// the slowest operation took 0.4–0.5s with one writer connection against
-// 2.0–3.3s with 4 or 16, closing on the busy timeout, past which a write
-// fails with ErrBusy. Other processes
-// still contend through the file lock and busy_timeout, which is what makes
-// the guarantees hold across processes. WAL lets the readers run beside the
-// writer.
+// whoever polls at the right moment. Other processes still contend through
+// the file lock and busy_timeout, which is what makes the guarantees hold
+// across processes. WAL lets the readers run beside the writer.
 //
 // New cannot change the settings of a pool it did not open. It checks that
-// the pool's connections have foreign_keys on and a busy_timeout (build the
+// the pool's connections have foreign_keys on and a busy timeout (build the
 // DSN with DSN to get all of the settings above), and runs every write
 // transaction with BEGIN IMMEDIATE itself; the caller's pool serves both
 // reads and writes.
@@ -63,45 +86,48 @@
 // # Migrations
 //
 // The schema is created and upgraded by versioned SQL files embedded in the
-// package (migrations/NNNN_name.sql). The versions applied are recorded in
-// the table schema_migrations. Pending migrations run in one IMMEDIATE
-// transaction, which also serialises processes that open the same new file
-// at once: the second one waits for the first and then finds nothing to do.
-// A file whose schema is newer than this code knows is refused with
-// ErrSchemaTooNew, and nothing is written to it. Open takes the write lock
-// once even when there is nothing to migrate, so that a read-only file
-// (ErrReadOnly) or one held locked by another connection (ErrBusy) is
-// reported by Open rather than by the first write.
+// package (migrations/NNNN_name.sql), some followed by a step in Go in the
+// same transaction. The versions applied are recorded in the table
+// schema_migrations. Pending migrations run in one IMMEDIATE transaction,
+// which also serialises processes that open the same new file at once: the
+// second one waits for the first and then finds nothing to do. A file whose
+// schema is newer than this code knows is refused with ErrSchemaTooNew, and
+// nothing is written to it. Open takes the write lock once even when there
+// is nothing to migrate, so that a read-only file (ErrReadOnly) or one held
+// locked by another connection (ErrBusy) is reported by Open rather than by
+// the first write.
+//
+// Version 2 (the 1.0 contract) upgrades a version 1 file in place, keeping
+// every account, user and audit event: a pending invitation becomes the
+// user's invitation token, a user with a password gets PasswordVersion 1,
+// and a locked user's LockedAt is its last update time (version 1 kept no
+// lock time). Take a copy of the file before upgrading: version 1 code
+// cannot open it afterwards.
 //
 // # Indexes and cost
 //
 // Email uniqueness is a partial unique index over email among non-removed
 // users. Lists walk user_tree, an index that files each user under its
 // account and under every ancestor account, in user ID order, so any
-// subtree pages by keyset and a deep page costs what the first does. The
-// inactivity sweep walks a partial index over (last_active_at, id) of
-// active users, so it reads the stale users and nothing else. History
-// walks (user_id, id) of the audit events.
+// subtree pages by keyset and a deep page costs what the first does; a
+// group's members page the same way through group_members, accounts
+// through account_tree, an account subtree's history through
+// account_events, and a user's history through (user_id, id) of the
+// events. The inactivity sweep walks a partial index over (last_active_at,
+// id) of Active users, and the lock sweep one over (locked_at, id) of
+// Locked users, so each reads the users it returns and nothing else. The
+// outbox claims due messages through a partial index over (due_at, id) of
+// pending messages.
 //
-// Search goes through an FTS5 trigram index over the lower-cased names and
-// the email when the term has three or more characters and matches few
-// users (see ListUsers); a common term is served faster by walking the
-// subtree, where matches come quickly. Terms of one or two characters
-// cannot use a trigram index and always walk: fast when they are common,
-// as nearly all are, but a page of a rare one (say "qz") reads the whole
-// subtree.
+// Search goes through an FTS5 trigram index over the folded names and
+// email when the term has three or more characters and matches few users
+// (see ListUsers); a common term is served faster by walking the subtree,
+// where matches come quickly. Terms of one or two characters cannot use a
+// trigram index and always walk: fast when they are common, as nearly all
+// are, but a page of a rare one (say "qz") reads the whole subtree.
 //
-// Figures for 1,000,000 users (61 accounts, 10% stale, a 1.1 GB file) on a
-// shared 2-core machine, medians, the range over three runs: UserByEmail
-// 0.05–0.46ms; a page of 51 users 0.25–0.47ms, page 1 and a page after 90%
-// of the users alike, for the top account and for a client; search for a
-// rare term 1.4–2.6ms, for a last name held by 37 users 16–18ms, for a
-// common term about 1ms, where walking instead takes 1.2s for the rare
-// term; a two-letter term that matches nobody 1.2–1.3s; the first page of
-// 1000 stale users 8ms, the walk over all 100,000 of them 0.73–0.84s; and
-// Manager.Sweep making those 100,000 Inactive, one versioned write and
-// audit event each, 1m42s.
-// TestScale in this package produces them:
+// BENCHMARKS.md (SQLite section) has the figures of the benchmarks in
+// bench_test.go; TestScale in this package measures reads on a large file:
 //
 //	SQLITESTORE_SCALE=1000000 SQLITESTORE_SCALE_SWEEP=1 go test -run TestScale -timeout 60m -v ./store/sqlitestore/
 package sqlitestore
@@ -153,7 +179,11 @@ type Store struct {
 	searchCandidates int
 }
 
-var _ usermgmt.Store = (*Store)(nil)
+// The interfaces the Store implements.
+var (
+	_ usermgmt.Store   = (*Store)(nil)
+	_ usermgmt.Counter = (*Store)(nil)
+)
 
 // Option configures Open.
 type Option func(*config)
@@ -196,20 +226,38 @@ func newConfig(opts []Option) (config, error) {
 // DSN returns the data source name Open uses for a writing connection to
 // the file at path, for an application that opens its own *sql.DB with the
 // "sqlite" driver and passes it to New: WAL, foreign keys, a 5s busy timeout,
-// synchronous FULL and IMMEDIATE transactions.
+// synchronous FULL, the memory map, page cache and checkpoint interval of
+// the package documentation, and IMMEDIATE transactions.
 func DSN(path string) string {
 	return dsn(path, config{busyTimeout: 5 * time.Second, synchronous: "FULL"}, false)
 }
+
+// mmapSize is the most of the file each connection maps (1 GiB), and
+// cacheKiB the size of each connection's page cache (16 MiB).
+const (
+	mmapSize = 1 << 30
+	cacheKiB = 16 << 10
+)
 
 func dsn(path string, c config, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", c.busyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
+	// Reads through a memory map of the file (shared with every connection
+	// and process through the OS's page cache) instead of a read call per
+	// page, and a larger page cache per connection: the sweep and the
+	// batched writes touch many pages.
+	q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", mmapSize))
+	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cacheKiB))
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+c.synchronous+")")
+		// Checkpoint every 8,000 pages (32 MiB of WAL at 4 KiB pages)
+		// rather than every 1,000: a page written by many transactions
+		// between checkpoints is copied into the file once.
+		q.Add("_pragma", "wal_autocheckpoint(8000)")
 		q.Set("_txlock", "immediate")
 	}
 	// A file: URI, so that a path holding '?' or '#' is not cut short.
@@ -277,7 +325,7 @@ func openErr(path string, err error) error {
 // New returns a Store on db, a pool from the "sqlite" driver (import
 // modernc.org/sqlite), after bringing the schema up to date. The pool's
 // connections must have foreign keys on and a busy timeout; build its DSN
-// with DSN. New's options are ignored. Close does not close db.
+// with DSN. Close does not close db.
 func New(ctx context.Context, db *sql.DB) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlitestore: nil *sql.DB")

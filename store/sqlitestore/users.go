@@ -26,6 +26,7 @@ var (
 	activeAdmin   = "SELECT EXISTS (SELECT 1 FROM users WHERE account_id = ? AND role = '" + usermgmt.RoleAdmin +
 		"' AND status = 'active')"
 	userForWrite = "SELECT seq, " + userCols + " FROM users WHERE id = ?"
+	userStateSQL = "SELECT seq, version, account_id, groups, tokens FROM users WHERE id = ?"
 )
 
 // writer runs the statements of one write transaction on its connection,
@@ -311,22 +312,26 @@ func isRefusal(err error) bool {
 // which must roll the transaction back.
 func (w *writer) updateUser(up *usermgmt.UserUpdate) (checked, err error) {
 	u := up.User
-	var seq int64
-	var r userRow
-	err = w.queryRow(userForWrite, u.ID).Scan(append([]any{&seq}, r.dest()...)...)
+	// Only what the write compares against: the version, and what the
+	// indexes beside the row (user_tree, user_tokens, group_members) follow.
+	var seq, version int64
+	var account, groupsText, tokensText string
+	err = w.queryRow(userStateSQL, u.ID).Scan(&seq, &version, &account, &groupsText, &tokensText)
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("user"), nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	if version != u.Version {
+		return fmt.Errorf("%w: user", usermgmt.ErrConflict), nil
+	}
+	r := userRow{groups: groupsText, tokens: tokensText}
 	old, err := r.record()
 	if err != nil {
 		return nil, err
 	}
-	if old.Version != u.Version {
-		return fmt.Errorf("%w: user", usermgmt.ErrConflict), nil
-	}
+	old.AccountID, old.Version = account, version
 	// Writes in the in-memory store's order of checks: event, messages,
 	// account, email, tokens, last admin.
 	if err := w.event(&up.Event); err != nil {
@@ -654,18 +659,26 @@ func (s *Store) StaleUsers(ctx context.Context, q usermgmt.StaleQuery) ([]usermg
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var query string
-	switch q.Status {
-	case usermgmt.StatusActive:
-		query = "SELECT " + userCols + " FROM users INDEXED BY users_stale WHERE status = 'active'" +
-			" AND last_active_at < ? AND (last_active_at, id) > (?, ?) ORDER BY last_active_at, id LIMIT ?"
-	case usermgmt.StatusLocked:
-		query = "SELECT " + userCols + " FROM users INDEXED BY users_locked WHERE status = 'locked'" +
-			" AND locked_at < ? AND (locked_at, id) > (?, ?) ORDER BY locked_at, id LIMIT ?"
-	default:
+	query, ok := staleSQL(q.Status)
+	if !ok {
 		return nil, nil
 	}
 	return s.users(ctx, query, encTime(q.Before), encTime(q.AfterTime), q.AfterID, q.Limit)
+}
+
+// staleSQL returns StaleUsers' query for the status, pinned to its partial
+// index; its parameters are Before, the keyset (time, ID) and Limit.
+func staleSQL(status usermgmt.Status) (string, bool) {
+	col, index := "last_active_at", "users_stale"
+	switch status {
+	case usermgmt.StatusActive:
+	case usermgmt.StatusLocked:
+		col, index = "locked_at", "users_locked"
+	default:
+		return "", false
+	}
+	return "SELECT " + userCols + " FROM users INDEXED BY " + index + " WHERE status = '" + string(status) + "'" +
+		" AND " + col + " < ? AND (" + col + ", id) > (?, ?) ORDER BY " + col + ", id LIMIT ?", true
 }
 
 // ReserveAttempt implements usermgmt.Store in one IMMEDIATE transaction:
