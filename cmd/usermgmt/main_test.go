@@ -54,11 +54,7 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "usermgmt")
-	args := []string{"build", "-o", binary}
-	if !withSQLite {
-		args = append(args, "-tags", "nosqlite")
-	}
-	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building usermgmt: %v\n%s", err, out)
 		return 1
 	}
@@ -189,12 +185,7 @@ type backend struct {
 // backends returns a fresh, empty store of each kind available.
 func backends(t *testing.T) []backend {
 	t.Helper()
-	var out []backend
-	if withSQLite {
-		out = append(out, backend{"sqlite", []string{"-db", filepath.Join(t.TempDir(), "users.db")}})
-	} else {
-		t.Log("SQLite: this build has no SQLite store (-tags nosqlite)")
-	}
+	out := []backend{{"sqlite", []string{"-db", filepath.Join(t.TempDir(), "users.db")}}}
 	if redisAddr != "" {
 		b := make([]byte, 8)
 		_, _ = rand.Read(b)
@@ -206,9 +197,6 @@ func backends(t *testing.T) []backend {
 		out = append(out, backend{"postgres", []string{"-postgres", newDatabase(t)}})
 	} else {
 		t.Log("PostgreSQL: " + pgSkip)
-	}
-	if len(out) == 0 {
-		t.Skip("no store to run against")
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/store/pgstore"
 	"github.com/usermgmt/usermgmt/store/redisstore"
+	"github.com/usermgmt/usermgmt/store/sqlitestore"
 )
 
 // openStore opens the store the flags name: Redis with -redis, PostgreSQL
@@ -45,5 +46,9 @@ func (a *app) openStore(ctx context.Context) (s usermgmt.Store, closeFn func(), 
 	if a.dbPath == "" {
 		return nil, nil, errors.New("-db: no SQLite file given")
 	}
-	return openSQLite(ctx, a.dbPath)
+	db, err := sqlitestore.Open(ctx, a.dbPath) // created and migrated on first use
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, func() { _ = db.Close() }, nil
 }
