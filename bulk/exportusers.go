@@ -2,6 +2,7 @@ package bulk
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/usermgmt/usermgmt"
@@ -15,7 +16,8 @@ import (
 //
 // The file has the columns Import reads (ExportFields), with every cell
 // neutralised against formula injection: accounts are written by name, or
-// by ID where two accounts of the subtree share the name; groups by name;
+// by ID where two accounts of the subtree share the name; groups by name
+// (by ID for a group the actor cannot read);
 // Active is "no" for a Disabled user. Importing the file again, into the
 // same account, skips every row as existing.
 //
@@ -54,11 +56,16 @@ func Export(ctx context.Context, m *usermgmt.Manager, actorID string, q usermgmt
 				name, ok := groupName[gid]
 				if !ok {
 					g, err := m.Group(ctx, actorID, gid)
-					if err != nil {
+					switch {
+					case err == nil:
+						name = g.Name
+					case errors.Is(err, usermgmt.ErrNotFound):
+						name = gid // deleted meanwhile, or outside the actor's department
+					default:
 						wr.Abort()
 						return n, err
 					}
-					name, groupName[gid] = g.Name, g.Name
+					groupName[gid] = name
 				}
 				rec.Groups = append(rec.Groups, name)
 			}
