@@ -60,7 +60,7 @@ func Export(ctx context.Context, m *usermgmt.Manager, actorID string, q usermgmt
 					case err == nil:
 						name = g.Name
 					case errors.Is(err, usermgmt.ErrNotFound):
-						name = gid // deleted meanwhile, or outside the actor's department
+						name = gid // deleted meanwhile, or not for the actor to read
 					default:
 						wr.Abort()
 						return n, err
