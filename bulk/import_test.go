@@ -383,6 +383,19 @@ func TestImportCancelled(t *testing.T) {
 	require.Equal(t, before+500, e.users())
 	require.Equal(t, 500, applied[0])
 
+	// Cancelled while reading, nothing is written and there is no report.
+	ctx2, cancel2 := context.WithCancel(e.ctx)
+	defer cancel2()
+	rep2, err := bulk.Import(ctx2, e.m, e.userAdmin.ID, reader(t, "u.csv", file), bulk.ImportOptions{
+		Progress: func(p bulk.ImportProgress) {
+			if p.Total == 0 && p.Read >= 256 {
+				cancel2()
+			}
+		}})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Nil(t, rep2)
+	require.Equal(t, before+500, e.users())
+
 	// Running it again finishes the job and skips the rows already written.
 	rep, err = bulk.Import(e.ctx, e.m, e.userAdmin.ID, reader(t, "u.csv", file), bulk.ImportOptions{})
 	require.NoError(t, err)
