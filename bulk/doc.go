@@ -1,10 +1,29 @@
 // Package bulk reads and writes spreadsheets of users: CSV and XLSX files
 // for bulk import and export.
 //
-// This package is the file-format layer. It turns a file into typed rows
-// (Reader) and users into a file (Writer); applying rows through the
-// Manager is a separate step built on it, which uses each Row's Line,
-// Cells (by column), typed fields and Errors.
+// It turns a file into typed rows (Reader) and users into a file (Writer),
+// and on top of them applies a file to a usermgmt.Manager (Import) and
+// writes a listing of users to a file (Export).
+//
+// # Import and export
+//
+// Import reads the whole file first, checking every row and resolving the
+// Account column (an account ID or name within the import's account
+// subtree), the Groups column (group names of the row's account) and role
+// names (ignoring case); then it hands the rows to Manager.InviteUsers in
+// chunks of 500, which writes each chunk's new users in one store call, all
+// or nothing, every user with its audit event and its invitation email
+// (settling row by row when an address turns out to be taken meanwhile).
+// ImportOptions.DryRun reports without writing. The Report gives
+// every row's outcome by line — invited, created (Active with an imported
+// password hash, or Disabled), skipped (exists, invitation pending,
+// duplicate of line N) or rejected, with the field and the reason — and
+// the created users' IDs. A file-level error writes nothing; a cancelled
+// context or a store failure while applying stops at a row (*StopError),
+// and running the same file again finishes the job, skipping what exists.
+//
+// Export writes the users a usermgmt.UserQuery selects, page by page, in
+// the columns Import reads: importing an export again skips every row.
 //
 // # Reading
 //

@@ -193,6 +193,20 @@ func formatTime(t time.Time) string {
 	return t.UTC().Truncate(time.Second).Format(TimeLayout)
 }
 
+// errAborted is what Write returns after Abort.
+var errAborted = errors.New("bulk: writer aborted")
+
+// Abort ends the file unfinished, after an error elsewhere: for XLSX
+// nothing is written to the io.Writer, for CSV the rows written so far are
+// flushed as they are (a truncated file the caller must discard). It
+// releases excelize's temporary files; Close after it does nothing.
+func (wr *Writer) Abort() {
+	if wr.err == nil {
+		wr.err = errAborted
+	}
+	_ = wr.Close()
+}
+
 // errWriterClosed is what Write returns after Close.
 var errWriterClosed = errors.New("bulk: writer closed")
 

@@ -191,6 +191,12 @@ func writeMemoryCSV(t *testing.T, path string, rows int) {
 // dimension. The XML is streamed into the zip.
 func writeMemoryXLSX(t *testing.T, path string, rows int) {
 	t.Helper()
+	writeSharedXLSX(t, path, rows, memoryRow)
+}
+
+// writeSharedXLSX is writeMemoryXLSX with the cells of row i from row.
+func writeSharedXLSX(t testing.TB, path string, rows int, row func(i int) [11]string) {
+	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +250,7 @@ func writeMemoryXLSX(t *testing.T, path string, rows int) {
 	}
 	writeRow(1, header)
 	for i := range rows {
-		c := memoryRow(i)
+		c := row(i)
 		writeRow(i+2, c[:])
 	}
 	_, err = sheet.WriteString(`</sheetData></worksheet>`)

@@ -107,6 +107,7 @@ func TestImportRefusals(t *testing.T) {
 	e.importFile(e.admin.ID, "", "u.xlsx", []byte("PK\x03\x04 not a workbook")).refused(http.StatusUnprocessableEntity, "invalid_file")
 	e.importFile(e.admin.ID, "", "u.csv", []byte("Email\n"+strings.Repeat("y@example.com\n", 100))).refused(http.StatusRequestEntityTooLarge, "body_too_large")
 	e.importFile(e.admin.ID, "?dry=1", "u.csv", good).refused(http.StatusBadRequest, "invalid_query")
+	e.importFile(e.admin.ID, "?role=wizard", "u.csv", good).refused(http.StatusUnprocessableEntity, "unknown_role")
 	g := e.user(e.root.ID, "gene@example.com", usermgmt.RoleGeneral)
 	n++
 	e.importFile(g.ID, "", "u.csv", good).refused(http.StatusForbidden, "permission_denied")
