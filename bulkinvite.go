@@ -73,7 +73,8 @@ const inviteBatch = 500
 // the email repeats an earlier row) or rejected (invalid or disposable
 // address, unknown role or one the actor may not assign, an account outside
 // the actor's reach, an unknown department or group). Rows are written in
-// batches, each row atomic with its audit event and its invitation email.
+// batches of 500 as they are checked, each row atomic with its audit event
+// and its invitation email, so memory follows the batch, not the rows.
 // The actor needs PermManageUsers over every row's account and must hold
 // each row's role. The error is for failures of the whole call
 // (authorisation, the store); rows written before a store failure stay
@@ -91,10 +92,21 @@ func (m *Manager) InviteUsers(ctx context.Context, actorID string, in BulkInvite
 		return nil, err
 	}
 	results := make([]InviteResult, len(in.Rows))
-	pending := make([]int, 0, len(in.Rows)) // rows ready to write
-	// Sized once: a UserCreate is large, and growing the slice by
-	// appending copied every one of them again at each doubling.
-	creates := make([]UserCreate, 0, len(in.Rows))
+	// Rows are prepared and written a batch at a time, so that the call
+	// holds at most inviteBatch prepared users (records, events, sealed
+	// emails) whatever the number of rows.
+	pending := make([]int, 0, inviteBatch) // rows of the batch ready to write
+	creates := make([]UserCreate, 0, inviteBatch)
+	flush := func() error {
+		var err error
+		if in.DryRun {
+			err = b.dryRun(ctx, results, pending)
+		} else {
+			err = b.write(ctx, results, pending, creates)
+		}
+		pending, creates = pending[:0], creates[:0]
+		return err
+	}
 	for i := range in.Rows {
 		r := &results[i]
 		if err := ctx.Err(); err != nil {
@@ -109,38 +121,54 @@ func (m *Manager) InviteUsers(ctx context.Context, actorID string, in BulkInvite
 		if r.Outcome == "" {
 			pending, creates = append(pending, i), append(creates, c)
 		}
-	}
-	if in.DryRun {
-		return results, b.dryRun(ctx, results, pending)
-	}
-	for start := 0; start < len(creates); start += inviteBatch {
-		end := min(start+inviteBatch, len(creates))
-		err := m.store.CreateUsers(ctx, creates[start:end])
-		switch {
-		case err == nil:
-			for k := start; k < end; k++ {
-				results[pending[k]].Outcome = outcomeOf(creates[k].User)
-				m.observe(ctx, creates[k].Event)
+		if len(pending) == inviteBatch {
+			if err := flush(); err != nil {
+				b.notRun(results)
+				return results, err
 			}
-		case errors.Is(err, ErrDuplicateEmail):
-			// Someone holds one of these emails: settle the batch row by row.
-			for k := start; k < end; k++ {
-				if err := b.createOne(ctx, &results[pending[k]], creates[k]); err != nil {
-					for _, j := range pending[k:] {
-						results[j] = notRunResult(results[j])
-					}
-					return results, err
-				}
-			}
-		default:
-			for _, j := range pending[start:] {
-				results[j] = notRunResult(results[j])
-			}
-			return results, err
 		}
+	}
+	if err := flush(); err != nil {
+		b.notRun(results)
+		return results, err
 	}
 	b.settleRepeats(results)
 	return results, nil
+}
+
+// write stores one batch of prepared rows: creates[k] is row pending[k].
+// When the store refuses the batch for a taken email, it settles the
+// batch row by row. On a failure it marks the batch's unwritten rows
+// NotRun and returns the error.
+func (b *bulkRun) write(ctx context.Context, results []InviteResult, pending []int, creates []UserCreate) error {
+	if len(creates) == 0 {
+		return nil
+	}
+	err := b.m.store.CreateUsers(ctx, creates)
+	switch {
+	case err == nil:
+		for k := range creates {
+			results[pending[k]].Outcome = outcomeOf(creates[k].User)
+			b.m.observe(ctx, creates[k].Event)
+		}
+		return nil
+	case errors.Is(err, ErrDuplicateEmail):
+		// Someone holds one of these emails: settle the batch row by row.
+		for k := range creates {
+			if err := b.createOne(ctx, &results[pending[k]], creates[k]); err != nil {
+				for _, j := range pending[k:] {
+					results[j] = notRunResult(results[j])
+				}
+				return err
+			}
+		}
+		return nil
+	default:
+		for _, j := range pending {
+			results[j] = notRunResult(results[j])
+		}
+		return err
+	}
 }
 
 // bulkRun is one InviteUsers call's state.
@@ -339,7 +367,6 @@ func (b *bulkRun) dryRun(ctx context.Context, results []InviteResult, pending []
 			r.UserID, r.Token = "", ""
 		}
 	}
-	b.settleRepeats(results)
 	return nil
 }
 

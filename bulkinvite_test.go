@@ -3,6 +3,7 @@ package usermgmt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -52,4 +53,55 @@ func TestInviteUsersStoppedMidway(t *testing.T) {
 	require.Equal(t, usermgmt.NotRun, res[3].Outcome)
 	_, err = s.UserByEmail(ctx, "first@example.com")
 	require.ErrorIs(t, err, usermgmt.ErrNotFound)
+}
+
+// TestInviteUsersAcrossBatches invites more rows than one store write
+// takes, with a repeat and an existing user in later batches: the dry run
+// reports what the real run then does, and writes nothing; each repeat
+// names its first row and gets that row's user.
+func TestInviteUsersAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	m, err := usermgmt.New(s, usermgmt.WithHashParams(fixture.FastHash))
+	require.NoError(t, err)
+	_, admin, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Root",
+		Admin: usermgmt.NewUser{Email: "root@example.com", FirstName: "R", LastName: "A", Password: fixture.Password}})
+	require.NoError(t, err)
+	rows := make([]usermgmt.NewUser, 1203)
+	for i := range rows {
+		rows[i] = usermgmt.NewUser{Email: fmt.Sprintf("user%04d@example.com", i)}
+	}
+	rows[700].Email = "USER0003@example.com" // repeats row 3, two batches later
+	rows[1100].Email = "root@example.com"    // exists
+
+	check := func(res []usermgmt.InviteResult) {
+		t.Helper()
+		require.Len(t, res, len(rows))
+		for i, r := range res {
+			switch i {
+			case 700:
+				require.Equal(t, usermgmt.SkippedDuplicate, r.Outcome)
+				require.Equal(t, 3, r.DuplicateOf)
+				require.Equal(t, res[3].UserID, r.UserID)
+			case 1100:
+				require.Equal(t, usermgmt.SkippedExists, r.Outcome)
+			default:
+				require.Equal(t, usermgmt.Invited, r.Outcome, "row %d", i)
+			}
+		}
+	}
+	dry, err := m.InviteUsers(ctx, admin.User.ID, usermgmt.BulkInvite{Rows: rows, DryRun: true})
+	require.NoError(t, err)
+	check(dry)
+	page, err := m.ListUsers(ctx, admin.User.ID, usermgmt.UserQuery{Total: true})
+	require.NoError(t, err)
+	require.Equal(t, 1, *page.Total, "the dry run wrote users")
+
+	res, err := m.InviteUsers(ctx, admin.User.ID, usermgmt.BulkInvite{Rows: rows})
+	require.NoError(t, err)
+	check(res)
+	require.NotEmpty(t, res[3].UserID)
+	page, err = m.ListUsers(ctx, admin.User.ID, usermgmt.UserQuery{Total: true})
+	require.NoError(t, err)
+	require.Equal(t, 1+1201, *page.Total)
 }
