@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -454,10 +455,7 @@ func (s *Store) UserAccess(ctx context.Context, id string) (usermgmt.UserRecord,
 	}
 	var r userRow
 	var stamps sql.NullString
-	err := s.read.QueryRowContext(ctx, "SELECT "+userColsOf("u")+`,
-		(SELECT json_group_array(json_array(g.id, g.version)) FROM json_each(u.groups) x
-		 JOIN groups g ON g.id = x.value AND g.deleted = 0)
-		FROM users u WHERE u.id = ?`, id).Scan(append(r.dest(), &stamps)...)
+	err := s.read.QueryRowContext(ctx, userAccessSQL, id).Scan(append(r.dest(), &stamps)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return usermgmt.UserRecord{}, nil, notFound("user")
 	}
@@ -468,20 +466,28 @@ func (s *Store) UserAccess(ctx context.Context, id string) (usermgmt.UserRecord,
 	if err != nil {
 		return usermgmt.UserRecord{}, nil, s.fail(ctx, err)
 	}
-	var pairs [][2]any
-	if stamps.Valid {
-		if err := jsonUnmarshal(stamps.String, &pairs); err != nil {
+	var out []usermgmt.GroupStamp
+	for _, st := range strings.Split(stamps.String, ",") {
+		gid, v, ok := strings.Cut(st, " ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
 			return usermgmt.UserRecord{}, nil, s.fail(ctx, err)
 		}
-	}
-	out := make([]usermgmt.GroupStamp, 0, len(pairs))
-	for _, p := range pairs {
-		gid, _ := p[0].(string)
-		v, _ := p[1].(float64)
-		out = append(out, usermgmt.GroupStamp{ID: gid, Version: int64(v)})
+		out = append(out, usermgmt.GroupStamp{ID: gid, Version: n})
 	}
 	return u, out, nil
 }
+
+// userAccessSQL reads a user and "groupID version" of each of its live
+// groups, comma-separated, through group_members (IDs hold no comma or
+// space: they are UUIDs).
+var userAccessSQL = "SELECT " + userColsOf("u") + `,
+	(SELECT group_concat(g.id || ' ' || g.version, ',') FROM group_members m
+	 CROSS JOIN groups g ON g.id = m.group_id AND g.deleted = 0 WHERE m.user_id = u.id)
+	FROM users u WHERE u.id = ?`
 
 // searchCandidates bounds the trigram path of ListUsers: when a search term
 // of three or more characters matches at most this many users in the whole
