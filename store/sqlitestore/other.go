@@ -15,7 +15,6 @@ import (
 // notFound is ErrNotFound naming what was missing (a kind, never a value).
 func notFound(what string) error { return fmt.Errorf("%w: %s", usermgmt.ErrNotFound, what) }
 
-
 // Account implements usermgmt.Store.
 func (s *Store) Account(ctx context.Context, id string) (usermgmt.Account, error) {
 	if err := ctx.Err(); err != nil {
