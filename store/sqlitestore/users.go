@@ -737,11 +737,29 @@ func (s *Store) ReserveAttempt(ctx context.Context, r usermgmt.AttemptReservatio
 	return out, res, nil
 }
 
+// errDurable ends a bookkeeping transaction of FinishAttempt that found it
+// must write an event, a message or a lock: those commit at the
+// connection's own synchronous level, which cannot change inside a
+// transaction, so the attempt runs again as a change.
+var errDurable = errors.New("sqlitestore: the outcome is a change, not bookkeeping")
+
 // FinishAttempt implements usermgmt.Store in one IMMEDIATE transaction, the
-// outcome decided as the in-memory store does. An outcome that carries no
-// event or message to write commits as bookkeeping (see Store.tx).
+// outcome decided as the in-memory store does. An outcome that writes no
+// event, message or lock commits as bookkeeping (see Store.tx): the
+// Manager prepares a lock's event and messages with every failure, but
+// only the store knows whether this failure locks, so a failure runs as
+// bookkeeping first and, when it locks, is rolled back and run again as
+// a change.
 func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (usermgmt.UserRecord, bool, error) {
-	bookkeeping := o.LoginEvent.ID == "" && o.FailureEvent.ID == "" && o.LockEvent.ID == "" && len(o.LockMessages) == 0
+	bookkeeping := o.LoginEvent.ID == "" && o.FailureEvent.ID == ""
+	u, recorded, err := s.finishAttempt(ctx, o, bookkeeping)
+	if bookkeeping && errors.Is(err, errDurable) {
+		u, recorded, err = s.finishAttempt(ctx, o, false)
+	}
+	return u, recorded, err
+}
+
+func (s *Store) finishAttempt(ctx context.Context, o usermgmt.AttemptOutcome, bookkeeping bool) (usermgmt.UserRecord, bool, error) {
 	var out usermgmt.UserRecord
 	var recorded bool
 	err := s.tx(ctx, bookkeeping, func(w *writer) error {
@@ -790,6 +808,9 @@ func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (u
 		out = u
 		if !recorded && !released {
 			return nil
+		}
+		if bookkeeping && (len(msgs) > 0 || u.Status != old.Status || slices.ContainsFunc(evs, func(e *usermgmt.AuditEvent) bool { return e.ID != "" })) {
+			return errDurable
 		}
 		for _, ev := range evs {
 			if ev.ID != "" {
