@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,8 +14,6 @@ import (
 
 // notFound is ErrNotFound naming what was missing (a kind, never a value).
 func notFound(what string) error { return fmt.Errorf("%w: %s", usermgmt.ErrNotFound, what) }
-
-func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
 // Account implements usermgmt.Store.
 func (s *Store) Account(ctx context.Context, id string) (usermgmt.Account, error) {

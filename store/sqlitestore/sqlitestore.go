@@ -174,6 +174,10 @@ type Store struct {
 	write   *sql.DB // writes; Open gives it one connection
 	owned   bool    // Close closes read and write
 	timeout time.Duration
+	// level is the writer connection's PRAGMA synchronous as Open set it
+	// (1 NORMAL, 2 FULL, 3 EXTRA), so that a bookkeeping step need not
+	// read it back; 0 for a Store from New, whose connections may differ.
+	level int
 	// searchCandidates is the bound of ListUsers' trigram path; tests
 	// change it to drive one path or the other.
 	searchCandidates int
@@ -290,7 +294,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
-	s := &Store{path: abs, write: write, read: write, owned: true, timeout: c.busyTimeout, searchCandidates: searchCandidates}
+	s := &Store{path: abs, write: write, read: write, owned: true, timeout: c.busyTimeout, searchCandidates: searchCandidates,
+		level: map[string]int{"NORMAL": 1, "FULL": 2, "EXTRA": 3}[c.synchronous]}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, openErr(path, err)
@@ -417,9 +422,11 @@ func (s *Store) rawTx(ctx context.Context, bookkeeping bool, f func(w *writer) e
 	}
 	defer conn.Close()
 	if bookkeeping {
-		var level int
-		if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
-			return s.mapErr(err)
+		level := s.level
+		if level == 0 {
+			if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
+				return s.mapErr(err)
+			}
 		}
 		const normal = 1
 		if level > normal {

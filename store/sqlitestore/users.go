@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -454,10 +455,7 @@ func (s *Store) UserAccess(ctx context.Context, id string) (usermgmt.UserRecord,
 	}
 	var r userRow
 	var stamps sql.NullString
-	err := s.read.QueryRowContext(ctx, "SELECT "+userColsOf("u")+`,
-		(SELECT json_group_array(json_array(g.id, g.version)) FROM json_each(u.groups) x
-		 JOIN groups g ON g.id = x.value AND g.deleted = 0)
-		FROM users u WHERE u.id = ?`, id).Scan(append(r.dest(), &stamps)...)
+	err := s.read.QueryRowContext(ctx, userAccessSQL, id).Scan(append(r.dest(), &stamps)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return usermgmt.UserRecord{}, nil, notFound("user")
 	}
@@ -468,20 +466,28 @@ func (s *Store) UserAccess(ctx context.Context, id string) (usermgmt.UserRecord,
 	if err != nil {
 		return usermgmt.UserRecord{}, nil, s.fail(ctx, err)
 	}
-	var pairs [][2]any
-	if stamps.Valid {
-		if err := jsonUnmarshal(stamps.String, &pairs); err != nil {
+	var out []usermgmt.GroupStamp
+	for _, st := range strings.Split(stamps.String, ",") {
+		gid, v, ok := strings.Cut(st, " ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
 			return usermgmt.UserRecord{}, nil, s.fail(ctx, err)
 		}
-	}
-	out := make([]usermgmt.GroupStamp, 0, len(pairs))
-	for _, p := range pairs {
-		gid, _ := p[0].(string)
-		v, _ := p[1].(float64)
-		out = append(out, usermgmt.GroupStamp{ID: gid, Version: int64(v)})
+		out = append(out, usermgmt.GroupStamp{ID: gid, Version: n})
 	}
 	return u, out, nil
 }
+
+// userAccessSQL reads a user and "groupID version" of each of its live
+// groups, comma-separated, through group_members (IDs hold no comma or
+// space: they are UUIDs).
+var userAccessSQL = "SELECT " + userColsOf("u") + `,
+	(SELECT group_concat(g.id || ' ' || g.version, ',') FROM group_members m
+	 CROSS JOIN groups g ON g.id = m.group_id AND g.deleted = 0 WHERE m.user_id = u.id)
+	FROM users u WHERE u.id = ?`
 
 // searchCandidates bounds the trigram path of ListUsers: when a search term
 // of three or more characters matches at most this many users in the whole
@@ -731,11 +737,29 @@ func (s *Store) ReserveAttempt(ctx context.Context, r usermgmt.AttemptReservatio
 	return out, res, nil
 }
 
+// errDurable ends a bookkeeping transaction of FinishAttempt that found it
+// must write an event, a message or a lock: those commit at the
+// connection's own synchronous level, which cannot change inside a
+// transaction, so the attempt runs again as a change.
+var errDurable = errors.New("sqlitestore: the outcome is a change, not bookkeeping")
+
 // FinishAttempt implements usermgmt.Store in one IMMEDIATE transaction, the
-// outcome decided as the in-memory store does. An outcome that carries no
-// event or message to write commits as bookkeeping (see Store.tx).
+// outcome decided as the in-memory store does. An outcome that writes no
+// event, message or lock commits as bookkeeping (see Store.tx): the
+// Manager prepares a lock's event and messages with every failure, but
+// only the store knows whether this failure locks, so a failure runs as
+// bookkeeping first and, when it locks, is rolled back and run again as
+// a change.
 func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (usermgmt.UserRecord, bool, error) {
-	bookkeeping := o.LoginEvent.ID == "" && o.FailureEvent.ID == "" && o.LockEvent.ID == "" && len(o.LockMessages) == 0
+	bookkeeping := o.LoginEvent.ID == "" && o.FailureEvent.ID == ""
+	u, recorded, err := s.finishAttempt(ctx, o, bookkeeping)
+	if bookkeeping && errors.Is(err, errDurable) {
+		u, recorded, err = s.finishAttempt(ctx, o, false)
+	}
+	return u, recorded, err
+}
+
+func (s *Store) finishAttempt(ctx context.Context, o usermgmt.AttemptOutcome, bookkeeping bool) (usermgmt.UserRecord, bool, error) {
 	var out usermgmt.UserRecord
 	var recorded bool
 	err := s.tx(ctx, bookkeeping, func(w *writer) error {
@@ -784,6 +808,9 @@ func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (u
 		out = u
 		if !recorded && !released {
 			return nil
+		}
+		if bookkeeping && (len(msgs) > 0 || u.Status != old.Status || slices.ContainsFunc(evs, func(e *usermgmt.AuditEvent) bool { return e.ID != "" })) {
+			return errDurable
 		}
 		for _, ev := range evs {
 			if ev.ID != "" {
