@@ -5,19 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/internal/fixture"
 	"github.com/usermgmt/usermgmt/internal/proctest"
+	"github.com/usermgmt/usermgmt/internal/storebench"
 	"github.com/usermgmt/usermgmt/store/pgstore"
 )
 
@@ -98,50 +96,16 @@ func child(mode, url, schema, arg string) error {
 		}
 		fmt.Println("verified", m.Stats().PasswordVerifications)
 		return nil
-	case "logins", "writes": // logins of users bench0000..., or profile edits by the admin, for arg (a duration)
+	case "logins", "writes": // the multi-instance benchmark's work, for arg (a duration)
 		d, err := time.ParseDuration(arg)
 		if err != nil {
 			return err
 		}
-		if mode == "logins" {
-			if m, err = usermgmt.New(s); err != nil { // the default (OWASP) argon2id parameters
-				return err
-			}
-		}
-		admin, err := s.UserByEmail(ctx, "admin@example.com")
+		n, err := storebench.InstanceWork(ctx, s, mode, d)
 		if err != nil {
 			return err
 		}
-		stop := time.Now().Add(d)
-		var done atomic.Int64
-		for g := range 16 {
-			wg.Go(func() {
-				for i := g; time.Now().Before(stop); i += 16 {
-					var err error
-					email := fixture.Email("bench", (os.Getpid()*7+i)%benchUsers)
-					if mode == "logins" {
-						_, err = m.Authenticate(ctx, email, fixture.Password)
-					} else {
-						var u usermgmt.UserRecord
-						if u, err = s.UserByEmail(ctx, email); err == nil {
-							name := fmt.Sprint("N", i)
-							_, err = m.UpdateProfile(ctx, admin.ID, u.ID, usermgmt.Profile{FirstName: &name})
-						}
-					}
-					if err != nil {
-						errs <- err
-						return
-					}
-					done.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			return fmt.Errorf("%s: %w", mode, err)
-		}
-		fmt.Println("done", done.Load())
+		fmt.Println("done", n)
 		return nil
 	case "create": // create the users race0..race19@example.com in account arg, 4 tries each
 		adminID, account, _ := strings.Cut(arg, "/")
@@ -314,16 +278,14 @@ func TestProcessesOpenNewSchemaAtOnce(t *testing.T) {
 	}
 }
 
-// benchUsers is how many users BenchmarkInstances spreads its work over.
-const benchUsers = 256
-
 // BenchmarkInstances is the multi-instance figure: four OS processes,
 // each with its own Manager and pool on one schema (as four application
 // instances on four machines would be), log users in (right password,
 // default argon2id parameters, 16 goroutines each) for five seconds, then
 // edit profiles as an admin (a versioned write with its audit event each)
-// for five seconds. It reports logins/s and writes/s for all four
-// together. Run it with -benchtime 1x.
+// for five seconds (storebench.InstanceWork). It reports logins/s and
+// writes/s for all four together; sqlitestore's BenchmarkInstances does the
+// same on one file. Run it with -benchtime 1x.
 func BenchmarkInstances(b *testing.B) {
 	url := benchDB(b)
 	ctx := context.Background()
@@ -336,19 +298,8 @@ func BenchmarkInstances(b *testing.B) {
 		_, _ = s.Pool().Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
 		s.Close()
 	}()
-	m, err := usermgmt.New(s)
-	if err != nil {
+	if err := storebench.SetupInstances(ctx, s); err != nil {
 		b.Fatal(err)
-	}
-	_, c, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Instances",
-		Admin: usermgmt.NewUser{Email: "admin@example.com", FirstName: "Ada", LastName: "Admin", Password: fixture.Password}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := range benchUsers {
-		if _, err := m.CreateUser(ctx, c.User.ID, usermgmt.NewUser{Email: fixture.Email("bench", i), FirstName: "B", LastName: "U", Password: fixture.Password}); err != nil {
-			b.Fatal(err)
-		}
 	}
 	const d = 5 * time.Second
 	for range b.N {
@@ -365,46 +316,19 @@ func BenchmarkInstances(b *testing.B) {
 // runBenchChildren is runChildren for a benchmark, on the database url.
 func runBenchChildren(b *testing.B, n int, mode, url, schema, arg string) []int {
 	b.Helper()
-	var cmds []*exec.Cmd
-	var outs []*bufio.Scanner
-	var ins []io.WriteCloser
+	var children []*proctest.Child
 	for range n {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childMode+"="+mode, childURL+"="+url, childSchema+"="+schema, childArg+"="+arg)
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		out := bufio.NewScanner(stdout)
-		if !out.Scan() || out.Text() != "ready" {
-			b.Fatalf("child %s did not get ready: %q", mode, out.Text())
-		}
-		cmds, outs, ins = append(cmds, cmd), append(outs, out), append(ins, stdin)
+		children = append(children, proctest.Start(b, childMode+"="+mode, childURL+"="+url, childSchema+"="+schema, childArg+"="+arg))
 	}
-	for _, in := range ins {
-		if _, err := io.WriteString(in, "go\n"); err != nil {
-			b.Fatal(err)
-		}
+	for _, ch := range children {
+		ch.Go(b)
 	}
 	var res []int
-	for i, out := range outs {
-		if !out.Scan() {
-			b.Fatalf("child %d ended without a result", i)
-		}
-		v, err := strconv.Atoi(strings.TrimPrefix(out.Text(), "done "))
+	for i, ch := range children {
+		line := ch.Finish(b)
+		v, err := strconv.Atoi(strings.TrimPrefix(line, "done "))
 		if err != nil {
-			b.Fatalf("child %d said %q", i, out.Text())
-		}
-		if err := cmds[i].Wait(); err != nil {
-			b.Fatal(err)
+			b.Fatalf("child %d said %q", i, line)
 		}
 		res = append(res, v)
 	}

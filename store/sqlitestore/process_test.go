@@ -11,9 +11,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/internal/proctest"
+	"github.com/usermgmt/usermgmt/internal/storebench"
 	"github.com/usermgmt/usermgmt/store/sqlitestore"
 )
 
@@ -68,6 +70,25 @@ func runChild(mode, path, arg string) error {
 		}
 		fmt.Println("version", v)
 		return nil
+	case "logins", "writes": // the multi-instance benchmark's work, for arg (a duration)
+		d, err := time.ParseDuration(arg)
+		if err != nil {
+			return err
+		}
+		s, err := sqlitestore.Open(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if err := wait(); err != nil {
+			return err
+		}
+		n, err := storebench.InstanceWork(ctx, s, mode, d)
+		if err != nil {
+			return err
+		}
+		fmt.Println("done", n)
+		return nil
 	case "lockout": // fire wrong passwords at the user with email arg
 		s, err := sqlitestore.Open(ctx, path)
 		if err != nil {
@@ -109,7 +130,7 @@ func runChild(mode, path, arg string) error {
 }
 
 // startChild starts a child process of the given mode on the file.
-func startChild(t *testing.T, mode, path, arg string) *proctest.Child {
+func startChild(t testing.TB, mode, path, arg string) *proctest.Child {
 	t.Helper()
 	return proctest.Start(t, childMode+"="+mode, childPath+"="+path, childArg+"="+arg)
 }
@@ -210,6 +231,42 @@ func TestProcessesOpenNewFileAtOnce(t *testing.T) {
 	for i, ch := range children {
 		if line := ch.Finish(t); line != fmt.Sprint("version ", want) {
 			t.Fatalf("child %d said %q, want version %d", i, line, want)
+		}
+	}
+}
+
+// BenchmarkInstances is pgstore's multi-instance figure on one SQLite
+// file: four OS processes, each with its own Manager and connections, log
+// users in for five seconds (right password, default argon2id parameters,
+// 16 goroutines each), then edit profiles as an admin for five seconds
+// (storebench.InstanceWork). It reports logins/s and writes/s for all four
+// together. Run it with -benchtime 1x.
+func BenchmarkInstances(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "instances.db")
+	s := open(b, path)
+	if err := storebench.SetupInstances(context.Background(), s); err != nil {
+		b.Fatal(err)
+	}
+	const d = 5 * time.Second
+	for range b.N {
+		for _, mode := range []string{"logins", "writes"} {
+			var children []*proctest.Child
+			for range 4 {
+				children = append(children, startChild(b, mode, path, d.String()))
+			}
+			for _, ch := range children {
+				ch.Go(b)
+			}
+			total := 0
+			for i, ch := range children {
+				line := ch.Finish(b)
+				n, err := strconv.Atoi(strings.TrimPrefix(line, "done "))
+				if err != nil {
+					b.Fatalf("child %d said %q", i, line)
+				}
+				total += n
+			}
+			b.ReportMetric(float64(total)/d.Seconds(), mode+"/s")
 		}
 	}
 }
