@@ -421,7 +421,11 @@ func (s *Store) oneUser(ctx context.Context, what, query string, args ...any) (u
 	if err := ctx.Err(); err != nil {
 		return usermgmt.UserRecord{}, err
 	}
-	u, err := scanUser(s.read.QueryRowContext(ctx, query, args...))
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return usermgmt.UserRecord{}, s.fail(ctx, err)
+	}
+	u, err := scanUser(st.QueryRowContext(ctx, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return usermgmt.UserRecord{}, notFound(what)
 	}
@@ -453,9 +457,13 @@ func (s *Store) UserAccess(ctx context.Context, id string) (usermgmt.UserRecord,
 	if err := ctx.Err(); err != nil {
 		return usermgmt.UserRecord{}, nil, err
 	}
+	st, err := s.readStmt(ctx, userAccessSQL)
+	if err != nil {
+		return usermgmt.UserRecord{}, nil, s.fail(ctx, err)
+	}
 	var r userRow
 	var stamps sql.NullString
-	err := s.read.QueryRowContext(ctx, userAccessSQL, id).Scan(append(r.dest(), &stamps)...)
+	err = st.QueryRowContext(ctx, id).Scan(append(r.dest(), &stamps)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return usermgmt.UserRecord{}, nil, notFound("user")
 	}
