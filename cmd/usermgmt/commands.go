@@ -166,24 +166,12 @@ func usersList(ctx context.Context, a *app, name string, args []string) error {
 	}
 	defer done()
 	q := query()
-	q.Limit = 1000
-	if *limit > 0 && *limit < q.Limit {
-		q.Limit = *limit
-	}
-	users := []usermgmt.User{}
-	for {
-		p, err := a.m.ListUsers(ctx, a.actor, q)
-		if err != nil {
-			return err
-		}
-		users = append(users, p.Items...)
-		if p.Next == "" || (*limit > 0 && len(users) >= *limit) {
-			break
-		}
-		q.Cursor = p.Next
-	}
-	if *limit > 0 && len(users) > *limit {
-		users = users[:*limit]
+	users, err := collect(*limit, func(cursor string, n int) (usermgmt.Page[usermgmt.User], error) {
+		q.Cursor, q.Limit = cursor, n
+		return a.m.ListUsers(ctx, a.actor, q)
+	})
+	if err != nil {
+		return err
 	}
 	if *asJSON {
 		return a.json(users)
@@ -592,24 +580,11 @@ func history(ctx context.Context, a *app, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := usermgmt.AuditQuery{UserID: u.ID, Limit: 1000}
-	if *limit > 0 && *limit < q.Limit {
-		q.Limit = *limit
-	}
-	events := []usermgmt.AuditEvent{}
-	for {
-		p, err := a.m.History(ctx, a.actor, q)
-		if err != nil {
-			return err
-		}
-		events = append(events, p.Items...)
-		if p.Next == "" || (*limit > 0 && len(events) >= *limit) {
-			break
-		}
-		q.Cursor = p.Next
-	}
-	if *limit > 0 && len(events) > *limit {
-		events = events[:*limit]
+	events, err := collect(*limit, func(cursor string, n int) (usermgmt.Page[usermgmt.AuditEvent], error) {
+		return a.m.History(ctx, a.actor, usermgmt.AuditQuery{UserID: u.ID, Cursor: cursor, Limit: n})
+	})
+	if err != nil {
+		return err
 	}
 	if *asJSON {
 		return a.json(events)
@@ -630,4 +605,31 @@ func history(ctx context.Context, a *app, name string, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ev.At.UTC().Format(time.RFC3339), actor, ev.Action, oneLine(strings.Join(cs, "; ")))
 	}
 	return tw.Flush()
+}
+
+// collect reads a listing page by page, up to limit items (all of them when
+// limit is 0), asking page for at most 1,000 at a time. It never returns
+// nil, so that an empty listing prints as [] in JSON.
+func collect[T any](limit int, page func(cursor string, n int) (usermgmt.Page[T], error)) ([]T, error) {
+	n := 1000
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	out := []T{}
+	cursor := ""
+	for {
+		p, err := page(cursor, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Items...)
+		if p.Next == "" || (limit > 0 && len(out) >= limit) {
+			break
+		}
+		cursor = p.Next
+	}
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
