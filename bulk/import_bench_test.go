@@ -182,20 +182,7 @@ func importPath(tb testing.TB, m *usermgmt.Manager, acct, path string) *Report {
 //
 //	USERMGMT_BULK_MEMORY_ROWS=100000 go test -run TestImportMemory -v ./bulk/
 func TestImportMemory(t *testing.T) {
-	if raceEnabled || testing.Short() {
-		t.Skip("measures memory: run without -race and without -short")
-	}
-	if _, err := os.Stat("/proc/self/status"); err != nil {
-		t.Skip("needs /proc/self/status")
-	}
-	rows := memDefaultRows
-	if v := os.Getenv("USERMGMT_BULK_MEMORY_ROWS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("USERMGMT_BULK_MEMORY_ROWS=%q: want a row count", v)
-		}
-		rows = n
-	}
+	rows := memoryTestRows(t)
 	path := filepath.Join(t.TempDir(), "users.xlsx")
 	writeSharedXLSX(t, path, rows, importRow)
 	st, err := os.Stat(path)
@@ -287,15 +274,11 @@ func TestImportMemoryChild(t *testing.T) {
 	anonKB := stopSampling()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	status, err := os.ReadFile("/proc/self/status")
+	hwm, err := procStatusKB("VmHWM")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
-	if m == nil {
-		t.Fatalf("no VmHWM in /proc/self/status")
-	}
-	fmt.Printf("users=%d vmhwm_kb=%s anon_kb=%d heap_kb=%d took=%v\n", users, m[1], anonKB, ms.HeapInuse/1024, took)
+	fmt.Printf("users=%d vmhwm_kb=%d anon_kb=%d heap_kb=%d took=%v\n", users, hwm, anonKB, ms.HeapInuse/1024, took)
 }
 
 // sampleAnon samples the process's RssAnon (/proc/self/status) every 5 ms
@@ -306,16 +289,9 @@ func TestImportMemoryChild(t *testing.T) {
 // cache, shared and reclaimable, yet VmHWM counts them once touched.
 func sampleAnon() (stop func() int) {
 	var peak atomic.Int64
-	re := regexp.MustCompile(`RssAnon:\s+(\d+) kB`)
 	read := func() {
-		status, err := os.ReadFile("/proc/self/status")
-		if err != nil {
-			return
-		}
-		if m := re.FindSubmatch(status); m != nil {
-			if kb, err := strconv.ParseInt(string(m[1]), 10, 64); err == nil && kb > peak.Load() {
-				peak.Store(kb)
-			}
+		if kb, err := procStatusKB("RssAnon"); err == nil && kb > peak.Load() {
+			peak.Store(kb)
 		}
 	}
 	done := make(chan struct{})
