@@ -81,18 +81,8 @@ func child(mode, url, schema, arg string) error {
 	errs := make(chan error, 64)
 	switch mode {
 	case "lockout": // fire wrong passwords at the user with email arg
-		for i := range 64 {
-			wg.Go(func() {
-				_, err := m.Authenticate(ctx, arg, fmt.Sprintf("wrong password %d of process %d", i, os.Getpid()))
-				if !errors.Is(err, usermgmt.ErrInvalidCredentials) && !errors.Is(err, usermgmt.ErrLocked) {
-					errs <- err
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			return fmt.Errorf("authenticate: %w", err)
+		if err := fixture.WrongPasswordFlood(ctx, m, arg, 64); err != nil {
+			return err
 		}
 		fmt.Println("verified", m.Stats().PasswordVerifications)
 		return nil

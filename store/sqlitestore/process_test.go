@@ -9,11 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/fixture"
 	"github.com/usermgmt/usermgmt/internal/proctest"
 	"github.com/usermgmt/usermgmt/internal/storebench"
 	"github.com/usermgmt/usermgmt/store/sqlitestore"
@@ -102,22 +102,8 @@ func runChild(mode, path, arg string) error {
 		if err := wait(); err != nil {
 			return err
 		}
-		var wg sync.WaitGroup
-		errs := make(chan error, 64)
-		for i := 0; i < 64; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, err := m.Authenticate(ctx, arg, fmt.Sprintf("wrong password %d of process %d", i, os.Getpid()))
-				if !errors.Is(err, usermgmt.ErrInvalidCredentials) && !errors.Is(err, usermgmt.ErrLocked) {
-					errs <- err
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			return fmt.Errorf("authenticate: %w", err)
+		if err := fixture.WrongPasswordFlood(ctx, m, arg, 64); err != nil {
+			return err
 		}
 		fmt.Println("verified", m.Stats().PasswordVerifications)
 		return nil
