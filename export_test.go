@@ -24,10 +24,13 @@ func Idle(m *Manager, lastActive, now time.Time) bool {
 // Seal and Open expose the outbox's sealing.
 func Seal(m *Manager, n Notification) ([]byte, error) { return m.outbox.seal(n) }
 
-// Open opens a payload sealed for the message with the ID.
-func Open(m *Manager, id string, payload []byte) (Notification, error) {
-	return m.outbox.open(id, payload)
-}
+// Open opens the payload of a message, checked against its row's fields.
+func Open(m *Manager, msg Message) (Notification, error) { return m.outbox.open(msg) }
+
+// SealedFields and ReadSealedFields expose the plaintext layout of a
+// sealed payload to the fuzz test.
+func SealedFields(n Notification) []byte              { return appendSealedFields(nil, n) }
+func ReadSealedFields(b []byte, n *Notification) bool { return readSealedFields(b, n) }
 
 // VerifyPassword verifies a password against an encoded hash with m's hasher.
 func VerifyPassword(m *Manager, password, encoded string) (ok, stale bool, err error) {

@@ -248,33 +248,86 @@ func TestPermanent(t *testing.T) {
 
 func TestOutboxSealing(t *testing.T) {
 	m := newManager(t, usermgmt.WithOutboxKeys(fixture.OutboxKey))
-	n := usermgmt.Notification{ID: "01900000-0000-7000-8000-000000000001", Kind: usermgmt.NotifyInvitation, To: "a@example.com", Token: "raw-token"}
+	at := time.Date(2026, 11, 29, 12, 30, 0, 123456789, time.UTC)
+	n := usermgmt.Notification{ID: "01900000-0000-7000-8000-000000000001", Kind: usermgmt.NotifyInvitation,
+		To: "a@example.com", Locale: "de-CH", UserID: "u1", AccountID: "a1", AccountName: "Acme",
+		FirstName: "Ada", LastName: "Löwe", Email: "a@example.com", ActorName: "Bo Admin",
+		Token: "raw-token", ExpiresAt: at.AddDate(0, 0, 7), At: at}
+	msg := func(payload []byte) usermgmt.Message {
+		return usermgmt.Message{ID: n.ID, Kind: n.Kind, To: n.To, UserID: n.UserID, AccountID: n.AccountID, Payload: payload}
+	}
 	sealed, err := usermgmt.Seal(m, n)
 	require.NoError(t, err)
 	require.NotContains(t, string(sealed), "raw-token")
-	got, err := usermgmt.Open(m, n.ID, sealed)
+	require.NotContains(t, string(sealed), "Acme")
+	got, err := usermgmt.Open(m, msg(sealed))
 	require.NoError(t, err)
-	require.Equal(t, n.Token, got.Token)
-	// Bound to its message: another ID does not open it.
-	_, err = usermgmt.Open(m, "01900000-0000-7000-8000-000000000002", sealed)
-	require.Error(t, err)
-	// Tampered: refused.
+	require.Equal(t, n, got)
+	// Bound to its row: another ID, kind, recipient, user or account does
+	// not open it — whoever can write the table cannot redirect a link.
+	for _, alter := range []func(*usermgmt.Message){
+		func(x *usermgmt.Message) { x.ID = "01900000-0000-7000-8000-000000000002" },
+		func(x *usermgmt.Message) { x.Kind = usermgmt.NotifyPasswordReset },
+		func(x *usermgmt.Message) { x.To = "mallory@example.com" },
+		func(x *usermgmt.Message) { x.UserID = "u2" },
+		func(x *usermgmt.Message) { x.AccountID = "a2" },
+	} {
+		x := msg(sealed)
+		alter(&x)
+		_, err = usermgmt.Open(m, x)
+		require.Error(t, err)
+	}
+	// Tampered or truncated: refused.
 	bad := bytes.Clone(sealed)
 	bad[len(bad)-1] ^= 1
-	_, err = usermgmt.Open(m, n.ID, bad)
+	_, err = usermgmt.Open(m, msg(bad))
 	require.Error(t, err)
-	_, err = usermgmt.Open(m, n.ID, []byte{200})
-	require.Error(t, err)
+	for _, p := range [][]byte{nil, {200}, {1}, {1, 40}, sealed[:len(sealed)-1], append([]byte{2}, sealed[1:]...)} {
+		_, err = usermgmt.Open(m, msg(p))
+		require.Error(t, err, "%x", p)
+	}
+	// A user address other than the recipient's and zero instants keep
+	// their values.
+	other := n
+	other.Kind, other.To, other.Email, other.Token, other.ExpiresAt = usermgmt.NotifyLockoutAdmin, "admin@example.com", "a@example.com", "", time.Time{}
+	sealed2, err := usermgmt.Seal(m, other)
+	require.NoError(t, err)
+	got, err = usermgmt.Open(m, usermgmt.Message{ID: other.ID, Kind: other.Kind, To: other.To, UserID: other.UserID, AccountID: other.AccountID, Payload: sealed2})
+	require.NoError(t, err)
+	require.Equal(t, other, got)
+	require.True(t, got.ExpiresAt.IsZero())
 	// Rotation: a new key seals, the old one still opens what waits.
 	next := usermgmt.OutboxKey{ID: "test-2", Key: bytes.Repeat([]byte{7}, 32)}
 	rotated := newManager(t, usermgmt.WithOutboxKeys(next, fixture.OutboxKey))
-	got, err = usermgmt.Open(rotated, n.ID, sealed)
+	got, err = usermgmt.Open(rotated, msg(sealed))
 	require.NoError(t, err)
-	require.Equal(t, n.To, got.To)
+	require.Equal(t, n, got)
 	fresh, err := usermgmt.Seal(rotated, n)
 	require.NoError(t, err)
-	_, err = usermgmt.Open(m, n.ID, fresh) // the old Manager lacks the new key
+	_, err = usermgmt.Open(m, msg(fresh)) // the old Manager lacks the new key
 	require.Error(t, err)
+}
+
+// FuzzSealedFields feeds arbitrary plaintexts to the reader of a sealed
+// payload's fields: it never panics, and whatever it accepts is exactly
+// what writing the result again produces.
+func FuzzSealedFields(f *testing.F) {
+	at := time.Date(2026, 11, 29, 12, 30, 0, 5, time.UTC)
+	f.Add(usermgmt.SealedFields(usermgmt.Notification{To: "a@x.example", Email: "a@x.example", Token: "t", At: at}))
+	f.Add(usermgmt.SealedFields(usermgmt.Notification{To: "b@x.example", Email: "a@x.example", AccountName: "Acme", ExpiresAt: at}))
+	f.Add([]byte{})
+	f.Add([]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n := usermgmt.Notification{To: "r@x.example"}
+		if !usermgmt.ReadSealedFields(b, &n) {
+			return
+		}
+		again := usermgmt.SealedFields(n)
+		m := usermgmt.Notification{To: n.To}
+		if !usermgmt.ReadSealedFields(again, &m) || m != n {
+			t.Fatalf("%x read as %+v, which writes %x and reads back as %+v", b, n, again, m)
+		}
+	})
 }
 
 func TestBackoffAndJitter(t *testing.T) {

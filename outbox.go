@@ -5,7 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -27,7 +26,8 @@ import (
 //
 // Secrets at rest: a waiting message carries a live link. Its payload is
 // sealed with AES-256-GCM under the application's key (WithOutboxKeys),
-// bound to the message ID, and deleted once delivered. A copy of the
+// bound to the message's ID, kind, recipient, user and account (see
+// outboxseal.go), and deleted once delivered. A copy of the
 // database therefore yields no working link: waiting links are sealed,
 // delivered ones are gone, and tokens themselves are stored only as
 // SHA-256 hashes. It does yield who was sent what kind of message, when,
@@ -104,49 +104,6 @@ func newOutbox(keys []OutboxKey) (*outbox, error) {
 		o.aeads[k.ID] = aead
 	}
 	return o, nil
-}
-
-// seal encrypts a notification: one byte of key ID length, the key ID, the
-// nonce, then the ciphertext with its tag; the notification's ID is the
-// additional data, so a payload cannot be moved to another message.
-func (o *outbox) seal(n Notification) ([]byte, error) {
-	plain, err := json.Marshal(n)
-	if err != nil {
-		return nil, err
-	}
-	aead := o.aeads[o.current]
-	out := make([]byte, 0, 1+len(o.current)+aead.NonceSize()+len(plain)+aead.Overhead())
-	out = append(out, byte(len(o.current)))
-	out = append(out, o.current...)
-	nonce := make([]byte, aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("usermgmt: reading nonce: %w", err)
-	}
-	out = append(out, nonce...)
-	return aead.Seal(out, nonce, plain, []byte(n.ID)), nil
-}
-
-var errUnsealable = errors.New("usermgmt: outbox message cannot be opened (unknown key or tampered)")
-
-// open decrypts a payload sealed for the message with the ID.
-func (o *outbox) open(id string, payload []byte) (Notification, error) {
-	if len(payload) < 1 || len(payload) < 1+int(payload[0]) {
-		return Notification{}, errUnsealable
-	}
-	aead, ok := o.aeads[string(payload[1:1+int(payload[0])])]
-	rest := payload[1+int(payload[0]):]
-	if !ok || len(rest) < aead.NonceSize() {
-		return Notification{}, errUnsealable
-	}
-	plain, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], []byte(id))
-	if err != nil {
-		return Notification{}, errUnsealable
-	}
-	var n Notification
-	if err := json.Unmarshal(plain, &n); err != nil || n.ID != id {
-		return Notification{}, errUnsealable
-	}
-	return n, nil
 }
 
 // DeliveryOptions tune a delivery worker. Zero fields take their defaults.
@@ -248,7 +205,7 @@ func (m *Manager) DeliverDue(ctx context.Context, opts DeliveryOptions) (Deliver
 
 // deliverOne sends one claimed message and records the outcome.
 func (m *Manager) deliverOne(ctx context.Context, opts DeliveryOptions, msg Message, rep *DeliveryReport) error {
-	n, err := m.outbox.open(msg.ID, msg.Payload)
+	n, err := m.outbox.open(msg)
 	if err == nil {
 		err = opts.Sender.Send(ctx, n)
 		if ctx.Err() != nil {
