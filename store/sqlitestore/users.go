@@ -21,7 +21,6 @@ var (
 	insertTreeSQL = "INSERT INTO user_tree (account_seq, user_id) VALUES (?, ?)"
 	insertEvSQL   = "INSERT INTO events (" + eventCols + ") VALUES (" + placeholders(len(eventColumns)) + ")"
 	insertAcEvSQL = "INSERT INTO account_events (root_seq, event_id) VALUES (?, ?)"
-	insertMsgSQL  = "INSERT INTO messages (" + messageCols + ") VALUES (" + placeholders(len(messageColumns)) + ")"
 	insertTokSQL  = "INSERT INTO user_tokens (hash, user_id) VALUES (?, ?)"
 	insertMemSQL  = "INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?, ?)"
 	activeAdmin   = "SELECT EXISTS (SELECT 1 FROM users WHERE account_id = ? AND role = '" + usermgmt.RoleAdmin +
@@ -123,14 +122,37 @@ func (w *writer) event(e *usermgmt.AuditEvent) error {
 	return nil
 }
 
+// messages inserts outbox messages, up to msgChunk a statement: a bulk
+// invitation stores one per row, and one multi-row INSERT costs SQLite and
+// database/sql far less than as many single ones.
 func (w *writer) messages(ms []usermgmt.Message) error {
-	for i := range ms {
-		if _, err := w.exec(insertMsgSQL, messageValues(&ms[i])...); err != nil {
+	for len(ms) > 0 {
+		n := min(len(ms), msgChunk)
+		args := make([]any, 0, n*len(messageColumns))
+		for i := range ms[:n] {
+			args = append(args, messageValues(&ms[i])...)
+		}
+		if _, err := w.exec(insertMsgsSQL[n-1], args...); err != nil {
 			return err
 		}
+		ms = ms[n:]
 	}
 	return nil
 }
+
+// msgChunk is the most messages one INSERT writes (14 parameters each,
+// far below SQLite's limit of 32,766).
+const msgChunk = 64
+
+// insertMsgsSQL[n-1] inserts n messages.
+var insertMsgsSQL = func() []string {
+	out := make([]string, msgChunk)
+	row := "(" + placeholders(len(messageColumns)) + ")"
+	for n := 1; n <= msgChunk; n++ {
+		out[n-1] = "INSERT INTO messages (" + messageCols + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+	}
+	return out
+}()
 
 // exists reports whether the query (SELECT EXISTS …) answers true.
 func (w *writer) exists(query string, args ...any) (bool, error) {
@@ -139,10 +161,11 @@ func (w *writer) exists(query string, args ...any) (bool, error) {
 	return ok, err
 }
 
-// createUsers inserts new users with their events and messages. The
+// createUsers inserts new users with their events, then their messages. The
 // caller's transaction is rolled back on any error, so the first failure
 // ends the batch; a failure on a constraint is mapped to its sentinel.
 func (w *writer) createUsers(cs []usermgmt.UserCreate) error {
+	var msgs []usermgmt.Message
 	for i := range cs {
 		c := &cs[i]
 		u := &c.User
@@ -176,8 +199,10 @@ func (w *writer) createUsers(cs []usermgmt.UserCreate) error {
 				return err
 			}
 		}
-		if err := w.messages(c.Messages); err != nil {
-			return err
+		if len(cs) == 1 {
+			msgs = c.Messages
+		} else {
+			msgs = append(msgs, c.Messages...)
 		}
 		for _, g := range u.Groups {
 			if _, err := w.exec(insertMemSQL, g, u.ID); err != nil {
@@ -185,7 +210,8 @@ func (w *writer) createUsers(cs []usermgmt.UserCreate) error {
 			}
 		}
 	}
-	return nil
+	// The batch's messages last, many to a statement.
+	return w.messages(msgs)
 }
 
 // CreateAccount implements usermgmt.Store: the account, its place in the
