@@ -48,7 +48,7 @@ func ExampleOpen() {
 	fmt.Println("schema version", v)
 	// Output:
 	// true admin active
-	// schema version 2
+	// schema version 3
 }
 
 // New puts the store on a pool the application opened itself, for example

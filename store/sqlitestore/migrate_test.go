@@ -226,7 +226,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 			" CROSS JOIN events e ON e.id = x.event_id WHERE a.id = ? AND x.event_id < ? ORDER BY x.event_id DESC LIMIT ?", []any{"a", "z", 10}, false},
 		{"admins", activeAdmin, []any{"a"}, false},
 		{"groups", "SELECT " + groupCols + " FROM groups WHERE account_id = ? AND id > ? AND deleted = 0 ORDER BY id LIMIT ?", []any{"a", "", 10}, false},
-		{"due messages", "SELECT seq FROM messages INDEXED BY messages_due WHERE state = 'pending' AND due_at <= ? AND lease_until <= ? ORDER BY due_at, id LIMIT ?", []any{1, 1, 10}, false},
+		{"due messages", "SELECT id FROM messages INDEXED BY messages_due WHERE state = 'pending' AND due_at <= ? AND lease_until <= ? ORDER BY due_at, id LIMIT ?", []any{1, 1, 10}, false},
 		{"dead messages", "SELECT " + messageCols + " FROM messages INDEXED BY messages_dead WHERE state = 'dead' AND id > ? ORDER BY id LIMIT ?", []any{"", 10}, false},
 	} {
 		p := plan(c.query, c.args...)

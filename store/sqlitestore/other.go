@@ -258,7 +258,7 @@ func (s *Store) ClaimMessages(ctx context.Context, c usermgmt.MessageClaim) ([]u
 	err := s.tx(ctx, false, func(w *writer) error {
 		out = out[:0]
 		rows, err := w.conn.QueryContext(ctx, "UPDATE messages SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"+
-			" WHERE seq IN (SELECT seq FROM messages INDEXED BY messages_due WHERE state = 'pending' AND due_at <= ?"+
+			" WHERE id IN (SELECT id FROM messages INDEXED BY messages_due WHERE state = 'pending' AND due_at <= ?"+
 			" AND lease_until <= ? ORDER BY due_at, id LIMIT ?) RETURNING "+messageCols,
 			c.Owner, encTime(c.LeaseUntil), encTime(c.Now), encTime(c.Now), c.Limit)
 		if err != nil {

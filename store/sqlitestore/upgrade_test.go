@@ -185,3 +185,61 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		t.Fatalf("invitee's history: %+v, %v", evs, err)
 	}
 }
+
+// TestUpgradeKeepsWaitingMessages writes outbox messages into a file at
+// schema version 2 (a rowid table beside a unique index on the ID) and
+// opens it with this code: version 3 keys them by ID, and every message —
+// waiting, leased or dead — is read, listed and claimed as it was.
+func TestUpgradeKeepsWaitingMessages(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &Store{path: path, read: db, write: db, timeout: 5 * time.Second}
+	if err := old.migrateTo(ctx, migrations()[:2]); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC).UnixNano()
+	const ins = `INSERT INTO messages (id, kind, to_addr, user_id, account_id, payload, state, created_at, due_at,
+		attempts, last_error, lease_owner, lease_until, dead_at) VALUES (?, 'invitation', ?, 'u1', 'a1', ?, ?, ?, ?, ?, ?, '', 0, ?)`
+	rows := [][]any{
+		{"01900000-0000-7000-8000-000000000003", "c@x.example", []byte{3}, "pending", t0, t0 + 2, 0, []byte{}, 0},
+		{"01900000-0000-7000-8000-000000000001", "a@x.example", []byte{1, 0}, "pending", t0, t0, 1, []byte("421 busy"), 0},
+		{"01900000-0000-7000-8000-000000000002", "b@x.example", []byte{2}, "dead", t0, t0, 10, []byte("550\x00no"), t0 + 5},
+	}
+	for _, r := range rows {
+		if _, err := db.ExecContext(ctx, ins, r...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version 2 file: %v", err)
+	}
+	defer s.Close()
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 3 {
+		t.Fatalf("SchemaVersion = %d, %v; want 3", v, err)
+	}
+	dead, err := s.Message(ctx, "01900000-0000-7000-8000-000000000002")
+	if err != nil || dead.State != usermgmt.MessageDead || dead.LastError != "550\x00no" || dead.Attempts != 10 || dead.DeadAt.UnixNano() != t0+5 {
+		t.Fatalf("dead message after the upgrade: %+v, %v", dead, err)
+	}
+	if ds, err := s.Messages(ctx, usermgmt.MessageQuery{State: usermgmt.MessageDead, Limit: 10}); err != nil || len(ds) != 1 || ds[0].ID != dead.ID {
+		t.Fatalf("dead letters after the upgrade: %+v, %v", ds, err)
+	}
+	now := time.Unix(0, t0).Add(time.Minute)
+	got, err := s.ClaimMessages(ctx, usermgmt.MessageClaim{Owner: "w", Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("claimed %+v, %v; want the two waiting messages", got, err)
+	}
+	if got[0].ID != "01900000-0000-7000-8000-000000000001" || string(got[0].Payload) != "\x01\x00" || got[0].Attempts != 2 ||
+		got[1].ID != "01900000-0000-7000-8000-000000000003" || got[1].To != "c@x.example" {
+		t.Fatalf("claimed in due order: %+v", got)
+	}
+}
