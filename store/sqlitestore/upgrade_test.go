@@ -23,15 +23,7 @@ import (
 // Manager carries on with them.
 func TestUpgradeFromVersion1(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v1.db")
-	db, err := sql.Open("sqlite", DSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := &Store{path: path, read: db, write: db, timeout: 5 * time.Second}
-	if err := old.migrateTo(ctx, migrations()[:1]); err != nil {
-		t.Fatal(err)
-	}
+	path, db := fileAtVersion(t, "v1.db", 1)
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 123, time.UTC)
 	ns := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
 	raw := strings.Repeat("A", 43) // an invitation token as handed out
@@ -192,15 +184,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 // waiting, leased or dead — is read, listed and claimed as it was.
 func TestUpgradeKeepsWaitingMessages(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v2.db")
-	db, err := sql.Open("sqlite", DSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := &Store{path: path, read: db, write: db, timeout: 5 * time.Second}
-	if err := old.migrateTo(ctx, migrations()[:2]); err != nil {
-		t.Fatal(err)
-	}
+	path, db := fileAtVersion(t, "v2.db", 2)
 	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC).UnixNano()
 	const ins = `INSERT INTO messages (id, kind, to_addr, user_id, account_id, payload, state, created_at, due_at,
 		attempts, last_error, lease_owner, lease_until, dead_at) VALUES (?, 'invitation', ?, 'u1', 'a1', ?, ?, ?, ?, ?, ?, '', 0, ?)`
@@ -242,4 +226,21 @@ func TestUpgradeKeepsWaitingMessages(t *testing.T) {
 		got[1].ID != "01900000-0000-7000-8000-000000000003" || got[1].To != "c@x.example" {
 		t.Fatalf("claimed in due order: %+v", got)
 	}
+}
+
+// fileAtVersion creates a database file with the schema of the given
+// version, as the code of that version left it, and returns its path and
+// a handle to write rows as that code did; the caller closes it.
+func fileAtVersion(t *testing.T, name string, version int) (string, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	db, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &Store{path: path, read: db, write: db, timeout: 5 * time.Second}
+	if err := old.migrateTo(context.Background(), migrations()[:version]); err != nil {
+		t.Fatal(err)
+	}
+	return path, db
 }
