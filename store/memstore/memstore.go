@@ -16,6 +16,7 @@ import (
 	"github.com/google/btree"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/attempts"
 )
 
 // Store is an in-memory usermgmt.Store. The zero value is not usable; call New.
@@ -619,19 +620,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, r usermgmt.AttemptReservatio
 		return usermgmt.UserRecord{}, 0, notFound("user")
 	}
 	u = clone(u)
-	live := slices.DeleteFunc(u.AttemptLeases, func(l usermgmt.AttemptLease) bool { return !r.Now.Before(l.Until) })
-	changed := len(live) != len(u.AttemptLeases)
-	u.AttemptLeases = live
-	res := usermgmt.ReserveOK
-	switch {
-	case u.Status != usermgmt.StatusActive || u.FailedAttempts >= r.Limit:
-		res = usermgmt.ReserveRefused
-	case u.FailedAttempts+len(u.AttemptLeases) >= r.Limit:
-		res = usermgmt.ReserveFull
-	default:
-		u.AttemptLeases = append(u.AttemptLeases, r.Lease)
-		changed = true
-	}
+	res, changed := attempts.Reserve(&u, r)
 	if changed {
 		u.Version++
 		s.users[u.ID] = u // leases and version are in no index
@@ -651,56 +640,26 @@ func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (u
 		return usermgmt.UserRecord{}, false, notFound("user")
 	}
 	u := clone(old)
-	held := len(u.AttemptLeases)
-	u.AttemptLeases = slices.DeleteFunc(u.AttemptLeases, func(l usermgmt.AttemptLease) bool { return l.ID == o.LeaseID })
-	released := len(u.AttemptLeases) != held
-	recorded := false
-	var evs []usermgmt.AuditEvent
-	var msgs []usermgmt.Message
-	switch {
-	case u.Status != usermgmt.StatusActive:
-	case o.Success:
-		if u.PasswordVersion == o.PasswordVersion {
-			u.FailedAttempts = 0
-			u.LastLoginAt, u.LastActiveAt = o.At, o.At
-			if o.NewHash != "" && u.PasswordHash == o.VerifiedHash {
-				u.PasswordHash = o.NewHash
-			}
-			recorded = true
-			evs = append(evs, o.LoginEvent)
-		}
-	default:
-		u.FailedAttempts++
-		recorded = true
-		evs = append(evs, o.FailureEvent)
-		if u.FailedAttempts >= o.Limit {
-			u.Status, u.LockedAt = usermgmt.StatusLocked, o.At
-			u.SessionVersion++
-			evs = append(evs, o.LockEvent)
-			msgs = o.LockMessages
-		}
-	}
-	for _, ev := range evs {
-		if _, ok := s.events[ev.ID]; ok && ev.ID != "" {
+	out := attempts.Finish(&u, &o)
+	for _, ev := range out.Events {
+		if _, ok := s.events[ev.ID]; ok {
 			return usermgmt.UserRecord{}, false, fmt.Errorf("%w: event", usermgmt.ErrDuplicateID)
 		}
 	}
-	for _, m := range msgs {
+	for _, m := range out.Messages {
 		if _, ok := s.messages[m.ID]; ok {
 			return usermgmt.UserRecord{}, false, fmt.Errorf("%w: message", usermgmt.ErrDuplicateID)
 		}
 	}
-	if recorded || released {
+	if out.Changed {
 		u.Version++
 		s.replace(&old, &u)
 	}
-	for _, ev := range evs {
-		if ev.ID != "" {
-			s.appendEvent(ev)
-		}
+	for _, ev := range out.Events {
+		s.appendEvent(*ev)
 	}
-	s.addMessages(msgs)
-	return clone(u), recorded, nil
+	s.addMessages(out.Messages)
+	return clone(u), out.Recorded, nil
 }
 
 // RecordActivity implements usermgmt.Store.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/attempts"
 )
 
 // notFound is ErrNotFound naming what was missing (a kind, never a value).
@@ -768,45 +769,19 @@ func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (u
 			return err
 		}
 		u := old
-		u.AttemptLeases = slices.DeleteFunc(slices.Clone(u.AttemptLeases), func(l usermgmt.AttemptLease) bool { return l.ID == o.LeaseID })
-		released := len(u.AttemptLeases) != len(old.AttemptLeases)
-		recorded = false
-		var evs [][]any
-		var msgs [][]any
-		switch {
-		case u.Status != usermgmt.StatusActive:
-		case o.Success:
-			if u.PasswordVersion == o.PasswordVersion {
-				u.FailedAttempts = 0
-				u.LastLoginAt, u.LastActiveAt = o.At, o.At
-				if o.NewHash != "" && u.PasswordHash == o.VerifiedHash {
-					u.PasswordHash = o.NewHash
-				}
-				recorded = true
-				if o.LoginEvent.ID != "" {
-					evs = append(evs, eventValues(&o.LoginEvent))
-				}
-			}
-		default:
-			u.FailedAttempts++
-			recorded = true
-			if o.FailureEvent.ID != "" {
-				evs = append(evs, eventValues(&o.FailureEvent))
-			}
-			if u.FailedAttempts >= o.Limit {
-				u.Status, u.LockedAt = usermgmt.StatusLocked, o.At
-				u.SessionVersion++
-				if o.LockEvent.ID != "" {
-					evs = append(evs, eventValues(&o.LockEvent))
-				}
-				for i := range o.LockMessages {
-					msgs = append(msgs, messageValues(&o.LockMessages[i]))
-				}
-			}
-		}
+		effects := attempts.Finish(&u, &o)
+		recorded = effects.Recorded
 		out = u
-		if !recorded && !released {
+		if !effects.Changed {
 			return nil // the read-only transaction ends with the connection's rollback
+		}
+		evs := make([][]any, len(effects.Events))
+		for i, ev := range effects.Events {
+			evs[i] = eventValues(ev)
+		}
+		msgs := make([][]any, len(effects.Messages))
+		for i := range effects.Messages {
+			msgs[i] = messageValues(&effects.Messages[i])
 		}
 		b = &pgx.Batch{}
 		if len(evs) == 0 && len(msgs) == 0 && u.Status == old.Status {

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/attempts"
 )
 
 // The statements of user writes. The role and statuses are literals, not
@@ -742,19 +743,8 @@ func (s *Store) ReserveAttempt(ctx context.Context, r usermgmt.AttemptReservatio
 		if err != nil {
 			return err
 		}
-		live := slices.DeleteFunc(slices.Clone(u.AttemptLeases), func(l usermgmt.AttemptLease) bool { return !r.Now.Before(l.Until) })
-		changed := len(live) != len(u.AttemptLeases)
-		u.AttemptLeases = live
-		res = usermgmt.ReserveOK
-		switch {
-		case u.Status != usermgmt.StatusActive || u.FailedAttempts >= r.Limit:
-			res = usermgmt.ReserveRefused
-		case u.FailedAttempts+len(u.AttemptLeases) >= r.Limit:
-			res = usermgmt.ReserveFull
-		default:
-			u.AttemptLeases = append(u.AttemptLeases, r.Lease)
-			changed = true
-		}
+		var changed bool
+		res, changed = attempts.Reserve(&u, r)
 		if changed {
 			u.Version++
 			if _, err := w.exec("UPDATE users SET attempt_leases = ?, version = ? WHERE seq = ?",
@@ -811,49 +801,21 @@ func (s *Store) finishAttempt(ctx context.Context, o usermgmt.AttemptOutcome, bo
 			return err
 		}
 		u := old
-		u.AttemptLeases = slices.DeleteFunc(slices.Clone(u.AttemptLeases), func(l usermgmt.AttemptLease) bool { return l.ID == o.LeaseID })
-		released := len(u.AttemptLeases) != len(old.AttemptLeases)
-		recorded = false
-		var evs []*usermgmt.AuditEvent
-		var msgs []usermgmt.Message
-		switch {
-		case u.Status != usermgmt.StatusActive:
-		case o.Success:
-			if u.PasswordVersion == o.PasswordVersion {
-				u.FailedAttempts = 0
-				u.LastLoginAt, u.LastActiveAt = o.At, o.At
-				if o.NewHash != "" && u.PasswordHash == o.VerifiedHash {
-					u.PasswordHash = o.NewHash
-				}
-				recorded = true
-				evs = append(evs, &o.LoginEvent)
-			}
-		default:
-			u.FailedAttempts++
-			recorded = true
-			evs = append(evs, &o.FailureEvent)
-			if u.FailedAttempts >= o.Limit {
-				u.Status, u.LockedAt = usermgmt.StatusLocked, o.At
-				u.SessionVersion++
-				evs = append(evs, &o.LockEvent)
-				msgs = o.LockMessages
-			}
-		}
+		effects := attempts.Finish(&u, &o)
+		recorded = effects.Recorded
 		out = u
-		if !recorded && !released {
+		if !effects.Changed {
 			return nil
 		}
-		if bookkeeping && (len(msgs) > 0 || u.Status != old.Status || slices.ContainsFunc(evs, func(e *usermgmt.AuditEvent) bool { return e.ID != "" })) {
+		if bookkeeping && (len(effects.Messages) > 0 || u.Status != old.Status || len(effects.Events) > 0) {
 			return errDurable
 		}
-		for _, ev := range evs {
-			if ev.ID != "" {
-				if err := w.event(ev); err != nil {
-					return err
-				}
+		for _, ev := range effects.Events {
+			if err := w.event(ev); err != nil {
+				return err
 			}
 		}
-		if err := w.messages(msgs); err != nil {
+		if err := w.messages(effects.Messages); err != nil {
 			return err
 		}
 		u.Version++
