@@ -200,11 +200,7 @@ func (w *writer) createUsers(cs []usermgmt.UserCreate) error {
 				return err
 			}
 		}
-		if len(cs) == 1 {
-			msgs = c.Messages
-		} else {
-			msgs = append(msgs, c.Messages...)
-		}
+		msgs = append(msgs, c.Messages...)
 		for _, g := range u.Groups {
 			if _, err := w.exec(insertMemSQL, g, u.ID); err != nil {
 				return err
