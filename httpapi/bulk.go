@@ -29,18 +29,9 @@ import (
 // with bulk.Export. Accounts are written by name, or by ID where two
 // accounts of the exported subtree share the name; groups by name.
 
-// ImportRow is one row of an import's report.
-type ImportRow struct {
-	Line    int                    `json:"line"`  // the row's line (CSV) or sheet row (XLSX)
-	Email   string                 `json:"email"` // canonical when valid, else as written
-	Outcome usermgmt.InviteOutcome `json:"outcome"`
-	UserID  string                 `json:"user_id,omitempty"`
-	// DuplicateOf is the line of the earlier row with the same email.
-	DuplicateOf int    `json:"duplicate_of,omitempty"`
-	Field       string `json:"field,omitempty"`
-	Code        string `json:"code,omitempty"`
-	Message     string `json:"message,omitempty"`
-}
+// ImportRow is one row of an import's report: bulk's own row result,
+// whose JSON is the report's (its Err is not encoded).
+type ImportRow = bulk.RowResult
 
 // ImportResponse is the report of an import.
 type ImportResponse struct {
@@ -117,10 +108,9 @@ func (h *Handler) importUsers(c *call) error {
 		}
 		return err // the actor's rights, the default account or role, the store
 	}
-	out := ImportResponse{DryRun: rep.DryRun, Format: rep.Format, UnknownColumns: rep.UnknownColumns, Rows: make([]ImportRow, len(rep.Rows))}
-	for i, r := range rep.Rows {
-		out.Rows[i] = ImportRow{Line: r.Line, Email: r.Email, Outcome: r.Outcome, UserID: r.UserID, DuplicateOf: r.DuplicateOf,
-			Field: r.Field, Code: r.Code, Message: r.Message}
+	out := ImportResponse{DryRun: rep.DryRun, Format: rep.Format, UnknownColumns: rep.UnknownColumns, Rows: rep.Rows}
+	if out.Rows == nil {
+		out.Rows = []ImportRow{} // "rows": [] for a file of headers only
 	}
 	if err != nil {
 		h.log.ErrorContext(c.ctx, "httpapi: import stopped", "error", err)
