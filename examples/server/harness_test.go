@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usermgmt/usermgmt/internal/fixture"
 	"github.com/usermgmt/usermgmt/internal/pgtest"
 	"github.com/usermgmt/usermgmt/internal/smtptest"
 )
@@ -410,7 +410,7 @@ func redisURL(t testing.TB) string {
 			redisServer.skip = err.Error()
 			return
 		}
-		port, err := freePort()
+		port, err := fixture.FreePort()
 		if err != nil {
 			redisServer.skip = err.Error()
 			return
@@ -505,13 +505,4 @@ func mustURL(t testing.TB, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

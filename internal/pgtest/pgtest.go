@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -32,6 +31,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/usermgmt/usermgmt/internal/fixture"
 )
 
 // Environment variables the tests read.
@@ -150,7 +151,7 @@ func StartAt(dir string, durable bool) (*Server, error) {
 			return nil, fmt.Errorf("pgtest: initdb: %v\n%s", err, out)
 		}
 	}
-	if s.Port, err = freePort(); err != nil {
+	if s.Port, err = fixture.FreePort(); err != nil {
 		return nil, err
 	}
 	return s, s.Start()
@@ -165,16 +166,6 @@ func (s *Server) command(name string, args ...string) *exec.Cmd {
 	}
 	cmd.Dir = filepath.Dir(s.Dir)
 	return cmd
-}
-
-// freePort returns a loopback TCP port nothing listens on now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Start starts the server (again, after Stop or Crash) on its port and

@@ -19,16 +19,16 @@ import (
 	"github.com/usermgmt/usermgmt/store/redisstore"
 )
 
-// fixture is a Manager (outbox on) on a store with an account, its admin,
+// faultEnv is a Manager (outbox on) on a store with an account, its admin,
 // and invited users.
-type fixture struct {
+type faultEnv struct {
 	m     *usermgmt.Manager
 	admin usermgmt.User
 	acct  usermgmt.Account
 	users []string
 }
 
-func newFixture(t *testing.T, s usermgmt.Store, users int, opts ...usermgmt.Option) fixture {
+func newFaultEnv(t *testing.T, s usermgmt.Store, users int, opts ...usermgmt.Option) faultEnv {
 	t.Helper()
 	ctx := context.Background()
 	m, err := usermgmt.New(s, append([]usermgmt.Option{usermgmt.WithHashParams(cheap), usermgmt.WithOutboxKeys(outboxKey)}, opts...)...)
@@ -41,7 +41,7 @@ func newFixture(t *testing.T, s usermgmt.Store, users int, opts ...usermgmt.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fixture{m: m, admin: c.User, acct: acct}
+	f := faultEnv{m: m, admin: c.User, acct: acct}
 	rows := make([]usermgmt.NewUser, users)
 	for i := range rows {
 		rows[i] = usermgmt.NewUser{Email: fmt.Sprintf("user%04d@faults.example", i), FirstName: "U", LastName: strconv.Itoa(i)}
@@ -64,7 +64,7 @@ func newFixture(t *testing.T, s usermgmt.Store, users int, opts ...usermgmt.Opti
 // message with it; none touches the password attempt counters. So in a
 // consistent store every user's version is its number of events, and its
 // invitation messages are its invite and resend events.
-func (f fixture) op(ctx context.Context, i int) error {
+func (f faultEnv) op(ctx context.Context, i int) error {
 	id := f.users[i%len(f.users)]
 	switch i % 5 {
 	case 0:
@@ -170,7 +170,7 @@ func TestServerDiesMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, s, 40)
+	f := newFaultEnv(t, s, 40)
 
 	const timeout = 500 * time.Millisecond
 	var (
@@ -255,7 +255,7 @@ func TestServerDiesMidRun(t *testing.T) {
 // message, and every index agrees.
 func TestCancelledMidOperation(t *testing.T) {
 	s := newStore(t)
-	f := newFixture(t, s, 30)
+	f := newFaultEnv(t, s, 30)
 	var cancelled atomic.Int64
 	var wg sync.WaitGroup
 	for g := range 8 {

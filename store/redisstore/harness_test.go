@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/fixture"
 	"github.com/usermgmt/usermgmt/store/redisstore"
 )
 
@@ -85,19 +86,10 @@ type server struct {
 	cmd  *exec.Cmd
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startServer starts redis-server in dir on a free loopback port, with AOF
 // persistence (fsync on every write) when aof is set and none otherwise.
 func startServer(dir string, aof bool) (*server, error) {
-	port, err := freePort()
+	port, err := fixture.FreePort()
 	if err != nil {
 		return nil, err
 	}

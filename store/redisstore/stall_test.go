@@ -61,7 +61,7 @@ func (s *server) thaw(t *testing.T) {
 // every change with its event and message, every index agreeing.
 func TestServerStallsMidRun(t *testing.T) {
 	srv, s := stallServer(t)
-	f := newFixture(t, s, 40)
+	f := newFaultEnv(t, s, 40)
 
 	const timeout = 800 * time.Millisecond
 	// Scheduling slack under -race on a busy machine; without ContextTimeoutEnabled
