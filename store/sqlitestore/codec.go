@@ -358,6 +358,28 @@ func messageValues(m *usermgmt.Message) []any {
 		encTime(m.DueAt), int64(m.Attempts), []byte(m.LastError), m.LeaseOwner, encTime(m.LeaseUntil), encTime(m.DeadAt)}
 }
 
+// freshMessageParams is how many values a fresh message binds (see
+// freshMessageValues); its other columns hold their starting values in
+// insertFreshMsgsSQL.
+const freshMessageParams = 8
+
+// isFresh reports whether m is as a change creates it: pending, never
+// tried, leased or dead.
+func isFresh(m *usermgmt.Message) bool {
+	return m.State == usermgmt.MessagePending && m.Attempts == 0 && m.LastError == "" && m.LeaseOwner == "" &&
+		m.LeaseUntil.IsZero() && m.DeadAt.IsZero()
+}
+
+// freshMessageValues returns the values of a fresh message's bound
+// columns: messageColumns up to due_at, state left out.
+func freshMessageValues(m *usermgmt.Message) []any {
+	payload := m.Payload
+	if payload == nil {
+		payload = []byte{}
+	}
+	return []any{m.ID, string(m.Kind), m.To, m.UserID, m.AccountID, payload, encTime(m.CreatedAt), encTime(m.DueAt)}
+}
+
 func scanMessage(sc scanner) (usermgmt.Message, error) {
 	var m usermgmt.Message
 	var kind, state string

@@ -125,15 +125,35 @@ func (w *writer) event(e *usermgmt.AuditEvent) error {
 
 // messages inserts outbox messages, up to msgChunk a statement: a bulk
 // invitation stores one per row, and one multi-row INSERT costs SQLite and
-// database/sql far less than as many single ones.
+// database/sql far less than as many single ones. Messages never tried yet
+// (every message a change causes) bind only the values that differ
+// between them; any other list is written with every column bound.
+//
+// The statements are INSERT OR FAIL: a conflict ends the statement without
+// undoing its earlier rows, which spares SQLite the statement journal a
+// multi-row INSERT OR ABORT keeps (a copy of every page it changes). Every
+// caller rolls the whole transaction back on an error, so nothing of a
+// failed statement remains.
 func (w *writer) messages(ms []usermgmt.Message) error {
+	fresh := true
+	for i := range ms {
+		fresh = fresh && isFresh(&ms[i])
+	}
+	stmts, cols := insertMsgsSQL, len(messageColumns)
+	if fresh {
+		stmts, cols = insertFreshMsgsSQL, freshMessageParams
+	}
 	for len(ms) > 0 {
 		n := min(len(ms), msgChunk)
-		args := make([]any, 0, n*len(messageColumns))
+		args := make([]any, 0, n*cols)
 		for i := range ms[:n] {
-			args = append(args, messageValues(&ms[i])...)
+			if fresh {
+				args = append(args, freshMessageValues(&ms[i])...)
+			} else {
+				args = append(args, messageValues(&ms[i])...)
+			}
 		}
-		if _, err := w.exec(insertMsgsSQL[n-1], args...); err != nil {
+		if _, err := w.exec(stmts[n-1], args...); err != nil {
 			return err
 		}
 		ms = ms[n:]
@@ -141,19 +161,24 @@ func (w *writer) messages(ms []usermgmt.Message) error {
 	return nil
 }
 
-// msgChunk is the most messages one INSERT writes (14 parameters each,
-// far below SQLite's limit of 32,766).
+// msgChunk is the most messages one INSERT writes (at most 14 parameters
+// each, far below SQLite's limit of 32,766).
 const msgChunk = 64
 
-// insertMsgsSQL[n-1] inserts n messages.
-var insertMsgsSQL = func() []string {
+// insertMsgsSQL[n-1] inserts n messages, every column bound;
+// insertFreshMsgsSQL[n-1] inserts n messages never tried (see isFresh).
+var insertMsgsSQL, insertFreshMsgsSQL = insertManySQL("(" + placeholders(len(messageColumns)) + ")"),
+	insertManySQL("(?, ?, ?, ?, ?, ?, '" + string(usermgmt.MessagePending) + "', ?, ?, 0, x'', '', 0, 0)")
+
+// insertManySQL returns the INSERT OR FAIL statements of 1 to msgChunk
+// messages whose values are row.
+func insertManySQL(row string) []string {
 	out := make([]string, msgChunk)
-	row := "(" + placeholders(len(messageColumns)) + ")"
 	for n := 1; n <= msgChunk; n++ {
-		out[n-1] = "INSERT INTO messages (" + messageCols + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+		out[n-1] = "INSERT OR FAIL INTO messages (" + messageCols + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 	}
 	return out
-}()
+}
 
 // exists reports whether the query (SELECT EXISTS …) answers true.
 func (w *writer) exists(query string, args ...any) (bool, error) {
