@@ -270,7 +270,7 @@ func (s *Store) UpdateUsers(ctx context.Context, ups []usermgmt.UserUpdate) ([]e
 // updateBatch applies ups[idx...] in one transaction, splitting it when
 // one of them fails on a constraint. With together, a batch of plain
 // updates (distinct users, none moving, changing groups or tokens, or
-// keeping an admin; the sweep's) is written set-wise: one UPDATE for all
+// keeping an admin, changing a live user's email; the sweep's) is written set-wise: one UPDATE for all
 // the rows, one INSERT for all the events, one for all the messages. When
 // that fails on a constraint, the batch runs again update by update, which
 // tells which one failed.
@@ -404,7 +404,8 @@ func (s *Store) plainUpdates(ups []usermgmt.UserUpdate, idx []int, old map[strin
 		up := &ups[i]
 		o, ok := old[up.User.ID]
 		if seen[up.User.ID] || ok && o.Version == up.User.Version && (up.KeepAdmin || up.User.AccountID != o.AccountID ||
-			!slices.Equal(up.User.Groups, o.Groups) || !slices.Equal(tokenHashes(up.User.Tokens), tokenHashes(o.Tokens))) {
+			!slices.Equal(up.User.Groups, o.Groups) || !slices.Equal(tokenHashes(up.User.Tokens), tokenHashes(o.Tokens)) ||
+			changesLiveEmail(o, up.User)) {
 			return nil
 		}
 		seen[up.User.ID] = true
@@ -423,6 +424,16 @@ func (s *Store) plainUpdates(ups []usermgmt.UserUpdate, idx []int, old map[strin
 		}
 	}
 	return plain
+}
+
+// changesLiveEmail reports whether writing u over o changes which email
+// addresses live users hold: a new address, or a move into or out of
+// Removed. One statement checks the unique index row by row in an order of
+// its own, so a batch where one update frees an address that another takes
+// could succeed set-wise where the updates in order refuse the taker (or
+// the reverse); such batches are written update by update.
+func changesLiveEmail(o, u usermgmt.UserRecord) bool {
+	return u.Email != o.Email || (u.Status == usermgmt.StatusRemoved) != (o.Status == usermgmt.StatusRemoved)
 }
 
 // queueSetWise queues plain updates as one statement per table.

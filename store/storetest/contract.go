@@ -34,6 +34,7 @@ var storeTests = map[string]func(*testing.T, *suite){
 	"RecordActivityOnlyWhenDue":     testRecordActivity,
 	"StaleUsersByTime":              testStaleUsers,
 	"UpdateUsersEachAtomic":         testUpdateUsers,
+	"UpdateUsersInOrder":            testUpdateUsersInOrder,
 	"HistoryNewestFirst":            testHistory,
 	"HistoryOfAccountSubtree":       testAccountHistory,
 	"GroupsRoundTripAndNames":       testGroupsStore,
@@ -981,6 +982,42 @@ func testUpdateUsers(t *testing.T, su *suite) {
 			t.Fatal("a user made Inactive in a batch is still in the activity index")
 		}
 	}
+}
+
+// testUpdateUsersInOrder checks that a batch is applied as its updates in
+// order would be: an address freed later in the batch is still taken when
+// an earlier update asks for it, and free for an update after the one that
+// frees it.
+func testUpdateUsersInOrder(t *testing.T, su *suite) {
+	e := su.env(t)
+	var users []usermgmt.UserRecord
+	for i := 0; i < 4; i++ {
+		users = append(users, e.rawUser(e.root.ID, email("order", i)))
+	}
+	e.createRaw(users...)
+	take := func(u usermgmt.UserRecord, from usermgmt.UserRecord) usermgmt.UserUpdate {
+		u.Email = from.Email
+		return usermgmt.UserUpdate{User: u, Event: rawEvent(u, usermgmt.ActionEmailChange)}
+	}
+	remove := func(u usermgmt.UserRecord) usermgmt.UserUpdate {
+		u.Status = usermgmt.StatusRemoved
+		return usermgmt.UserUpdate{User: u, Event: rawEvent(u, usermgmt.ActionRemove)}
+	}
+	// Taken first, freed after: refused, then applied. (The one freeing
+	// was stored first, so a store that writes the rows in their stored
+	// order instead of the batch's would let the taker through.)
+	errs, err := e.store.UpdateUsers(e.ctx, []usermgmt.UserUpdate{take(users[1], users[0]), remove(users[0])})
+	ok(t, err)
+	isErr(t, errs[0], usermgmt.ErrDuplicateEmail)
+	ok(t, errs[1])
+	eq(t, "email of the refused taker", e.get(users[1].ID).Email, users[1].Email)
+	eq(t, "status of the one removed", e.get(users[0].ID).Status, usermgmt.StatusRemoved)
+	// Freed first, taken after: both applied.
+	errs, err = e.store.UpdateUsers(e.ctx, []usermgmt.UserUpdate{remove(users[3]), take(users[2], users[3])})
+	ok(t, err)
+	ok(t, errs[0])
+	ok(t, errs[1])
+	eq(t, "email of the taker", e.get(users[2].ID).Email, users[3].Email)
 }
 
 func testHistory(t *testing.T, su *suite) {
