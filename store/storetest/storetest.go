@@ -14,8 +14,10 @@
 // invitations, password reset, email changes, inactivity, permissions,
 // groups, departments, audit), with real concurrency: many goroutines on
 // several Managers, each Manager on its own store handle when Reopen is
-// given. Subtests are named by behaviour. It uses only the standard
-// testing package.
+// given. Subtests are named by behaviour. Differential adds a randomised
+// comparison with the in-memory reference store (store/memstore), which
+// finds the disagreements no hand-written case thought of. It uses only
+// the standard testing package.
 package storetest
 
 import (

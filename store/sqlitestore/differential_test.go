@@ -1,0 +1,23 @@
+package sqlitestore_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/store/storetest"
+)
+
+// TestDifferential runs the shared differential test: this store and
+// the in-memory reference store driven by the same random calls, compared
+// after each (storetest.Differential; USERMGMT_DIFF_SEEDS=n for more
+// seeds).
+func TestDifferential(t *testing.T) {
+	storetest.Differential(t, func(t *testing.T) usermgmt.Store { return open(t, filepath.Join(t.TempDir(), "diff.db")) })
+}
+
+// TestDifferentialLargeBatches compares large CreateUsers batches (many
+// rows and messages to a statement) with the reference store.
+func TestDifferentialLargeBatches(t *testing.T) {
+	storetest.DifferentialLargeBatches(t, open(t, filepath.Join(t.TempDir(), "diff.db")))
+}
