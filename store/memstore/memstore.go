@@ -335,8 +335,8 @@ func (s *Store) updateUser(up usermgmt.UserUpdate) error {
 	if _, ok := s.events[up.Event.ID]; ok {
 		return fmt.Errorf("%w: event", usermgmt.ErrDuplicateID)
 	}
-	for _, m := range up.Messages {
-		if _, ok := s.messages[m.ID]; ok {
+	for i, m := range up.Messages {
+		if _, ok := s.messages[m.ID]; ok || slices.ContainsFunc(up.Messages[:i], func(o usermgmt.Message) bool { return o.ID == m.ID }) {
 			return fmt.Errorf("%w: message", usermgmt.ErrDuplicateID)
 		}
 	}
@@ -349,8 +349,10 @@ func (s *Store) updateUser(up usermgmt.UserUpdate) error {
 			return usermgmt.ErrDuplicateEmail
 		}
 	}
-	for _, t := range u.Tokens {
-		if holder, ok := s.byToken[t.Hash]; ok && holder != u.ID {
+	for i, t := range u.Tokens {
+		// A hash names one token: held by another user, or twice by this one, it is taken.
+		if holder, ok := s.byToken[t.Hash]; ok && holder != u.ID ||
+			slices.ContainsFunc(u.Tokens[:i], func(o usermgmt.Token) bool { return o.Hash == t.Hash }) {
 			return fmt.Errorf("%w: token", usermgmt.ErrDuplicateID)
 		}
 	}

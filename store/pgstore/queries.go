@@ -29,6 +29,7 @@ type queries struct {
 	membersDelete   string
 	membersInsert   string
 	tokensDelete    string
+	tokensDistinct  string
 	tokensInsert    string
 	lockAccount     string
 	accountsExist   string
@@ -165,6 +166,8 @@ func newQueries(s string) queries {
 		".accounts a CROSS JOIN LATERAL unnest(a.ancestors || a.id) AS r WHERE a.id = $2"
 	q.membersDelete = "DELETE FROM " + s + ".group_members WHERE user_id = $1 AND NOT (group_id = ANY($2::text[]))"
 	q.membersInsert = "INSERT INTO " + s + ".group_members (group_id, user_id) SELECT g, $1 FROM unnest($2::text[]) AS g ON CONFLICT DO NOTHING"
+	// A hash names one token: the division fails when one repeats.
+	q.tokensDistinct = "SELECT 1 / (cardinality($1::text[]) = (SELECT count(DISTINCT h) FROM unnest($1::text[]) AS h))::int"
 	q.tokensDelete = "DELETE FROM " + s + ".user_tokens WHERE user_id = $1 AND NOT (hash = ANY($2::text[]))"
 	q.tokensInsert = "INSERT INTO " + s + ".user_tokens (hash, user_id) SELECT DISTINCT h, $1 FROM unnest($2::text[]) AS h WHERE NOT EXISTS (SELECT FROM " +
 		s + ".user_tokens t WHERE t.hash = h AND t.user_id = $1)"

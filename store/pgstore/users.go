@@ -88,6 +88,17 @@ func (s *Store) queueMessages(b *pgx.Batch, msgs [][]any) {
 // one round trip.
 func (s *Store) CreateAccount(ctx context.Context, c usermgmt.AccountCreate) error {
 	a := c.Account
+	if a.ParentID != "" && a.ParentID == a.ID {
+		// The row would satisfy its own foreign key: an account named as
+		// its own parent is refused as the in-memory store refuses it, a
+		// taken ID first, else a parent that does not exist yet.
+		if _, err := s.Account(ctx, a.ID); err == nil {
+			return fmt.Errorf("%w: account", usermgmt.ErrDuplicateID)
+		} else if !errors.Is(err, usermgmt.ErrNotFound) {
+			return err
+		}
+		return notFound("parent account")
+	}
 	return s.withConn(ctx, func(conn *pgx.Conn) error {
 		b := &pgx.Batch{}
 		b.Queue("BEGIN")
@@ -359,6 +370,8 @@ func (s *Store) updateBatch(ctx context.Context, ups []usermgmt.UserUpdate, idx 
 				sentinel = notFound("account")
 			case st.kind == checkAdmin && isDivisionByZero(err):
 				sentinel = fmt.Errorf("%w: account", usermgmt.ErrLastAdmin)
+			case st.kind == checkTokens && isDivisionByZero(err):
+				sentinel = fmt.Errorf("%w: token", usermgmt.ErrDuplicateID)
 			}
 			if isSentinel(sentinel) && !errors.Is(sentinel, usermgmt.ErrStore) {
 				failed, failure = st.pos, sentinel
@@ -470,6 +483,7 @@ const (
 	write        stmtKind = iota // a write, whose constraints say what failed
 	checkAccount                 // fails (division by zero) when the user's new account does not exist
 	checkAdmin                   // fails (division by zero) when the account would lose its last active admin
+	checkTokens                  // fails (division by zero) when a hash names two of the user's tokens
 )
 
 // isDivisionByZero reports whether err is the failure of one of the
@@ -504,6 +518,7 @@ func (s *Store) queueUpdate(b *pgx.Batch, o *usermgmt.UserRecord, up *usermgmt.U
 	}
 	queue(write, s.q.updateUser, userValues(u)...)
 	if hashes := tokenHashes(u.Tokens); !slices.Equal(hashes, tokenHashes(o.Tokens)) {
+		queue(checkTokens, s.q.tokensDistinct, hashes)
 		queue(write, s.q.tokensDelete, u.ID, hashes)
 		queue(write, s.q.tokensInsert, u.ID, hashes)
 	}

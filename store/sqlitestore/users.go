@@ -220,8 +220,8 @@ func (w *writer) createUsers(cs []usermgmt.UserCreate) error {
 		if err := w.event(&c.Event); err != nil {
 			return err
 		}
-		for _, t := range u.Tokens {
-			if _, err := w.exec(insertTokSQL, t.Hash, u.ID); err != nil {
+		for _, h := range tokenHashes(u.Tokens) {
+			if _, err := w.exec(insertTokSQL, h, u.ID); err != nil {
 				return err
 			}
 		}
@@ -404,6 +404,10 @@ func (w *writer) updateUser(up *usermgmt.UserUpdate) (checked, err error) {
 		return nil, err
 	}
 	if hashes, oldHashes := tokenHashes(u.Tokens), tokenHashes(old.Tokens); !slices.Equal(hashes, oldHashes) {
+		if repeats(hashes) {
+			// A hash names one token, even among one user's.
+			return nil, fmt.Errorf("%w: token", usermgmt.ErrDuplicateID)
+		}
 		for _, h := range oldHashes {
 			if !slices.Contains(hashes, h) {
 				if _, err := w.exec("DELETE FROM user_tokens WHERE hash = ? AND user_id = ?", h, u.ID); err != nil {
@@ -462,6 +466,18 @@ func tokenHashes(ts []usermgmt.Token) []string {
 		out[i] = t.Hash
 	}
 	return out
+}
+
+// repeats reports whether a value occurs twice in ss.
+func repeats(ss []string) bool {
+	seen := make(map[string]bool, len(ss))
+	for _, s := range ss {
+		if seen[s] {
+			return true
+		}
+		seen[s] = true
+	}
+	return false
 }
 
 // oneUser reads one user from the reader pool, or ErrNotFound naming what.

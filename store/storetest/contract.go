@@ -35,6 +35,8 @@ var storeTests = map[string]func(*testing.T, *suite){
 	"StaleUsersByTime":              testStaleUsers,
 	"UpdateUsersEachAtomic":         testUpdateUsers,
 	"UpdateUsersInOrder":            testUpdateUsersInOrder,
+	"RepeatedTokenHash":             testRepeatedTokenHash,
+	"AccountItsOwnParent":           testAccountItsOwnParent,
 	"HistoryNewestFirst":            testHistory,
 	"HistoryOfAccountSubtree":       testAccountHistory,
 	"GroupsRoundTripAndNames":       testGroupsStore,
@@ -456,6 +458,14 @@ func testChangeAndEventAtomic(t *testing.T, su *suite) {
 	err = e.store.UpdateUser(e.ctx, usermgmt.UserUpdate{User: changed, Event: ev, Messages: []usermgmt.Message{dup}})
 	isErr(t, err, usermgmt.ErrDuplicateID)
 	sameUser(t, e.get(u.ID), u)
+	// So do two messages of the write with one ID: neither is stored.
+	twin := msg
+	twin.Kind = usermgmt.NotifyLockout
+	err = e.store.UpdateUser(e.ctx, usermgmt.UserUpdate{User: changed, Event: ev, Messages: []usermgmt.Message{msg, twin}})
+	isErr(t, err, usermgmt.ErrDuplicateID)
+	sameUser(t, e.get(u.ID), u)
+	_, err = e.store.Message(e.ctx, msg.ID)
+	isErr(t, err, usermgmt.ErrNotFound)
 
 	// The same change with a fresh event is stored, with exactly that event and message.
 	ok(t, e.store.UpdateUser(e.ctx, usermgmt.UserUpdate{User: changed, Event: ev, Messages: []usermgmt.Message{msg}}))
@@ -1018,6 +1028,54 @@ func testUpdateUsersInOrder(t *testing.T, su *suite) {
 	ok(t, errs[0])
 	ok(t, errs[1])
 	eq(t, "email of the taker", e.get(users[2].ID).Email, users[3].Email)
+}
+
+// testRepeatedTokenHash: a token hash names one token, so a user whose
+// tokens repeat one is refused with ErrDuplicateID, on create and on
+// update, and nothing is written.
+func testRepeatedTokenHash(t *testing.T, su *suite) {
+	e := su.env(t)
+	tok := func(p usermgmt.TokenPurpose, h string) usermgmt.Token {
+		return usermgmt.Token{Purpose: p, Hash: h, IssuedAt: start, ExpiresAt: start.Add(time.Hour)}
+	}
+	u := e.rawUser(e.root.ID, "twin-tokens@example.com")
+	u.Tokens = []usermgmt.Token{tok(usermgmt.TokenInvitation, "twin-hash"), tok(usermgmt.TokenPasswordReset, "twin-hash")}
+	isErr(t, e.store.CreateUsers(e.ctx, []usermgmt.UserCreate{fixture.Create(u)}), usermgmt.ErrDuplicateID)
+	_, err := e.store.User(e.ctx, u.ID)
+	isErr(t, err, usermgmt.ErrNotFound)
+	_, err = e.store.UserByToken(e.ctx, "twin-hash")
+	isErr(t, err, usermgmt.ErrNotFound)
+
+	u.Tokens = u.Tokens[:1]
+	e.createRaw(u)
+	changed := e.get(u.ID)
+	changed.Tokens = append(changed.Tokens, tok(usermgmt.TokenEmailChange, "other-hash"), tok(usermgmt.TokenPasswordReset, "other-hash"))
+	err = e.store.UpdateUser(e.ctx, usermgmt.UserUpdate{User: changed, Event: rawEvent(changed, usermgmt.ActionProfileChange)})
+	isErr(t, err, usermgmt.ErrDuplicateID)
+	sameUser(t, e.get(u.ID), u)
+	_, err = e.store.UserByToken(e.ctx, "other-hash")
+	isErr(t, err, usermgmt.ErrNotFound)
+	found, err := e.store.UserByToken(e.ctx, "twin-hash")
+	ok(t, err)
+	eq(t, "user found by its token", found.ID, u.ID)
+}
+
+// testAccountItsOwnParent: an account named as its own parent is refused
+// with ErrNotFound (its parent does not exist yet), or ErrDuplicateID
+// when the ID is taken; nothing is stored.
+func testAccountItsOwnParent(t *testing.T, su *suite) {
+	e := su.env(t)
+	self := usermgmt.Account{ID: newID(), Name: "Self", CreatedAt: start, UpdatedAt: start, Version: 1}
+	self.ParentID, self.Ancestors = self.ID, []string{self.ID}
+	admin := e.rawUser(self.ID, "self-parent@example.com")
+	err := e.store.CreateAccount(e.ctx, usermgmt.AccountCreate{Account: self, Admin: fixture.Create(admin)})
+	isErr(t, err, usermgmt.ErrNotFound)
+	_, err = e.store.Account(e.ctx, self.ID)
+	isErr(t, err, usermgmt.ErrNotFound)
+	taken := e.root
+	taken.ParentID, taken.Ancestors = taken.ID, []string{taken.ID}
+	err = e.store.CreateAccount(e.ctx, usermgmt.AccountCreate{Account: taken, Admin: fixture.Create(e.rawUser(taken.ID, "self-parent-2@example.com"))})
+	isErr(t, err, usermgmt.ErrDuplicateID)
 }
 
 func testHistory(t *testing.T, su *suite) {

@@ -14,8 +14,11 @@ local function apply(expected, keepAdmin, ev, ms, s, e)
   if not old then return "NOTFOUND user" end
   if old.version ~= expected then return "CONFLICT user" end
   if eventExists(ev[1]) then return "DUPID event" end
+  local seen = {}
   for _, m in ipairs(ms) do
-    if messageExists(val(m[1], 1)) then return "DUPID message" end
+    local id = val(m[1], 1)
+    if seen[id] or messageExists(id) then return "DUPID message" end
+    seen[id] = true
   end
   if not chain(u.account) then return "NOTFOUND account" end
   prepare(old, u)
@@ -25,9 +28,12 @@ local function apply(expected, keepAdmin, ev, ms, s, e)
     if holder and holder ~= u.id then return "DUPEMAIL user" end
   end
   if old.tokens ~= u.tokens then
+    local held = {}
     for _, h in ipairs(u.tokenHashes) do
+      -- A hash names one token: held by another user, or twice by this one, it is taken.
       local holder = redis.call("GET", P .. "token:" .. h)
-      if holder and holder ~= u.id then return "DUPID token" end
+      if held[h] or (holder and holder ~= u.id) then return "DUPID token" end
+      held[h] = true
     end
   end
   if keepAdmin then
