@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/store/pgstore"
 	"github.com/usermgmt/usermgmt/store/storetest"
 )
 
@@ -22,4 +23,12 @@ func TestDifferentialLargeBatches(t *testing.T) {
 	s := newStore(t)
 	storetest.DifferentialLargeBatches(t, s)
 	checkConsistent(t, testURL, s.Schema(), false)
+}
+
+// TestDifferentialPools runs the small-pool differential test
+// (storetest.DifferentialPools), then checks the schema's tables against
+// one another.
+func TestDifferentialPools(t *testing.T) {
+	storetest.DifferentialPools(t, func(t *testing.T) usermgmt.Store { return newStore(t) },
+		func(t *testing.T, s usermgmt.Store) { checkConsistent(t, testURL, s.(*pgstore.Store).Schema(), false) })
 }

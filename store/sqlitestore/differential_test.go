@@ -21,3 +21,9 @@ func TestDifferential(t *testing.T) {
 func TestDifferentialLargeBatches(t *testing.T) {
 	storetest.DifferentialLargeBatches(t, open(t, filepath.Join(t.TempDir(), "diff.db")))
 }
+
+// TestDifferentialPools runs the small-pool differential test
+// (storetest.DifferentialPools).
+func TestDifferentialPools(t *testing.T) {
+	storetest.DifferentialPools(t, func(t *testing.T) usermgmt.Store { return open(t, filepath.Join(t.TempDir(), "diff.db")) }, nil)
+}
