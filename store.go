@@ -58,7 +58,8 @@ type Store interface {
 	// c.AccountEvent.ID is set, all or nothing. The Manager has filled
 	// c.Account.Ancestors. Returns ErrDuplicateEmail when a non-removed user
 	// already holds the first user's email, ErrDuplicateID when an ID
-	// exists, ErrNotFound when c.Account.ParentID names no account.
+	// exists, ErrNotFound when c.Account.ParentID names no account (the
+	// account itself included: it is not stored yet).
 	CreateAccount(ctx context.Context, c AccountCreate) error
 
 	// Account returns the account with the ID, or ErrNotFound.
@@ -78,7 +79,8 @@ type Store interface {
 	// all or nothing. Each user is stored as given (the Manager sets Version
 	// to 1). Returns ErrDuplicateEmail when any email is held by a
 	// non-removed user or appears twice in the batch, ErrDuplicateID when
-	// any ID or token hash exists, ErrNotFound when a user's account does
+	// any ID or token hash exists or appears twice in the batch,
+	// ErrNotFound when a user's account does
 	// not exist; then
 	// nothing of the batch is stored.
 	CreateUsers(ctx context.Context, cs []UserCreate) error
@@ -89,8 +91,9 @@ type Store interface {
 	// ErrNotFound when there is no such user, ErrConflict when the version
 	// differs, ErrDuplicateEmail when up.User.Email is held by another
 	// non-removed user, ErrNotFound when up.User.AccountID names no account,
-	// ErrDuplicateID when the event or a message ID exists or a token hash
-	// is held by another user, and ErrLastAdmin
+	// ErrDuplicateID when the event or a message ID exists (or two of
+	// up.Messages share one) or a token hash is held by another user (or by
+	// two of up.User's tokens: a hash names one token), and ErrLastAdmin
 	// when up.KeepAdmin is set and, after the write, the user's former
 	// account would have no user with role RoleAdmin in StatusActive. Every
 	// index follows the new state: email (removal frees it), tokens,
