@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -93,23 +92,9 @@ func (d *diff) at() time.Time {
 
 func pick[T any](d *diff, xs []T) T { return xs[d.rng.IntN(len(xs))] }
 
-// class names the sentinel an error matches, for comparing errors.
-func class(err error) string {
-	for _, s := range []error{usermgmt.ErrNotFound, usermgmt.ErrConflict, usermgmt.ErrDuplicateEmail,
-		usermgmt.ErrDuplicateID, usermgmt.ErrDuplicateName, usermgmt.ErrLastAdmin} {
-		if errors.Is(err, s) {
-			return s.Error()
-		}
-	}
-	if err != nil {
-		return "other: " + err.Error()
-	}
-	return "ok"
-}
-
 func (d *diff) same(what string, sErr, memErr error, sV, memV any) {
 	d.t.Helper()
-	if class(sErr) != class(memErr) {
+	if classify(sErr) != classify(memErr) {
 		d.t.Fatalf("%s: store %v, memstore %v", what, sErr, memErr)
 	}
 	if !reflect.DeepEqual(norm(sV), norm(memV)) {
