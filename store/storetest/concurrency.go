@@ -416,11 +416,7 @@ func testConcurrentSweeps(t *testing.T, su *suite) {
 	if su.short {
 		n = 100
 	}
-	var users []usermgmt.UserRecord
-	for i := 0; i < n; i++ {
-		users = append(users, e.rawUser(e.root.ID, email("swept", i)))
-	}
-	e.createRaw(users...)
+	users := e.createRawUsers("swept", n)
 	e.clock.Set(start.AddDate(0, 4, 0))
 	ms := e.managers(4)
 	moved := make([]int, 4)

@@ -62,6 +62,18 @@ func (e *env) createRaw(users ...usermgmt.UserRecord) {
 	ok(e.t, e.store.CreateUsers(e.ctx, cs))
 }
 
+// createRawUsers stores n users of the root account, with emails from
+// prefix, and returns them as stored.
+func (e *env) createRawUsers(prefix string, n int) []usermgmt.UserRecord {
+	e.t.Helper()
+	users := make([]usermgmt.UserRecord, n)
+	for i := range users {
+		users[i] = e.rawUser(e.root.ID, email(prefix, i))
+	}
+	e.createRaw(users...)
+	return users
+}
+
 // updateRaw writes u (read at its current Version) with a fresh event.
 func (e *env) updateRaw(u usermgmt.UserRecord, keepAdmin bool) error {
 	return e.store.UpdateUser(e.ctx, usermgmt.UserUpdate{User: u, Event: rawEvent(u, usermgmt.ActionProfileChange), KeepAdmin: keepAdmin})
@@ -947,11 +959,7 @@ func testStaleUsers(t *testing.T, su *suite) {
 
 func testUpdateUsers(t *testing.T, su *suite) {
 	e := su.env(t)
-	var users []usermgmt.UserRecord
-	for i := 0; i < 5; i++ {
-		users = append(users, e.rawUser(e.root.ID, email("batch", i)))
-	}
-	e.createRaw(users...)
+	users := e.createRawUsers("batch", 5)
 	var ups []usermgmt.UserUpdate
 	for i, u := range users {
 		u.Status = usermgmt.StatusInactive
@@ -1000,11 +1008,7 @@ func testUpdateUsers(t *testing.T, su *suite) {
 // frees it.
 func testUpdateUsersInOrder(t *testing.T, su *suite) {
 	e := su.env(t)
-	var users []usermgmt.UserRecord
-	for i := 0; i < 4; i++ {
-		users = append(users, e.rawUser(e.root.ID, email("order", i)))
-	}
-	e.createRaw(users...)
+	users := e.createRawUsers("order", 4)
 	take := func(u usermgmt.UserRecord, from usermgmt.UserRecord) usermgmt.UserUpdate {
 		u.Email = from.Email
 		return usermgmt.UserUpdate{User: u, Event: rawEvent(u, usermgmt.ActionEmailChange)}
