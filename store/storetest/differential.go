@@ -90,7 +90,8 @@ func (d *diff) at() time.Time {
 	return d.t0.Add(time.Duration(d.rng.Int64N(int64(365 * 24 * time.Hour))))
 }
 
-func pick[T any](d *diff, xs []T) T { return xs[d.rng.IntN(len(xs))] }
+// pick returns one of xs, drawn by r.
+func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
 func (d *diff) same(what string, sErr, memErr error, sV, memV any) {
 	d.t.Helper()
@@ -219,9 +220,9 @@ var emails = []string{"ann@example.com", "bob@example.com", "cat@example.com", "
 var names = []string{"Ann", "Bob", "Åsa", "Ωmega", "O'Brien", "de la Cruz", "İlkay", "KELVIN", "jo_e%x", "x\\y"}
 
 func (d *diff) newUser(acct string) usermgmt.UserRecord {
-	u := usermgmt.UserRecord{ID: d.id("u"), AccountID: acct, Email: pick(d, emails), FirstName: pick(d, names),
-		LastName: pick(d, names), Role: pick(d, []string{usermgmt.RoleAdmin, usermgmt.RoleGeneral}),
-		Status: pick(d, statuses), Version: 1, CreatedAt: d.at(), UpdatedAt: d.at(), LastActiveAt: d.at(),
+	u := usermgmt.UserRecord{ID: d.id("u"), AccountID: acct, Email: pick(d.rng, emails), FirstName: pick(d.rng, names),
+		LastName: pick(d.rng, names), Role: pick(d.rng, []string{usermgmt.RoleAdmin, usermgmt.RoleGeneral}),
+		Status: pick(d.rng, statuses), Version: 1, CreatedAt: d.at(), UpdatedAt: d.at(), LastActiveAt: d.at(),
 		LockedAt: d.at(), PasswordHash: "hash", PasswordVersion: 1}
 	d.mutate(&u)
 	return u
@@ -232,13 +233,13 @@ func (d *diff) mutate(u *usermgmt.UserRecord) {
 	for range 1 + d.rng.IntN(3) {
 		switch d.rng.IntN(12) {
 		case 0:
-			u.Email = pick(d, emails)
+			u.Email = pick(d.rng, emails)
 		case 1, 2:
-			u.Status = pick(d, statuses)
+			u.Status = pick(d.rng, statuses)
 		case 3:
-			u.Role = pick(d, []string{usermgmt.RoleAdmin, usermgmt.RoleGeneral})
+			u.Role = pick(d.rng, []string{usermgmt.RoleAdmin, usermgmt.RoleGeneral})
 		case 4:
-			u.AccountID = pick(d, d.accounts).ID
+			u.AccountID = pick(d.rng, d.accounts).ID
 			if d.rng.IntN(20) == 0 {
 				u.AccountID = "nowhere"
 			}
@@ -256,15 +257,15 @@ func (d *diff) mutate(u *usermgmt.UserRecord) {
 					Hash: fmt.Sprintf("h%02d", d.rng.IntN(40)), IssuedAt: d.at(), ExpiresAt: d.at()})
 			}
 		case 7:
-			u.Department = pick(d, []string{"", "sales", "ops"})
+			u.Department = pick(d.rng, []string{"", "sales", "ops"})
 		case 8:
-			u.FirstName, u.LastName = pick(d, names), pick(d, names)
+			u.FirstName, u.LastName = pick(d.rng, names), pick(d.rng, names)
 		case 9:
 			u.LastActiveAt, u.LockedAt, u.LastLoginAt = d.at(), d.at(), d.at()
 		case 10:
 			u.Grants = []usermgmt.Grant{{Permission: "module", Resource: "insights:1", Department: "sales"}}
 			u.ResetRequests = []time.Time{d.at(), d.at()}
-			u.PendingEmail, u.InvitedBy, u.InvitedAt = pick(d, emails), "system", d.at()
+			u.PendingEmail, u.InvitedBy, u.InvitedAt = pick(d.rng, emails), "system", d.at()
 		case 11:
 			u.FailedAttempts = d.rng.IntN(4)
 			u.PasswordVersion = int64(d.rng.IntN(3))
@@ -273,8 +274,8 @@ func (d *diff) mutate(u *usermgmt.UserRecord) {
 }
 
 func (d *diff) event(user, acct string) usermgmt.AuditEvent {
-	ev := usermgmt.AuditEvent{ID: d.id("e"), At: d.at(), ActorID: pick(d, []string{"system", "a1", "a2"}),
-		Action: pick(d, []usermgmt.Action{usermgmt.ActionCreate, usermgmt.ActionBan, usermgmt.ActionMove}),
+	ev := usermgmt.AuditEvent{ID: d.id("e"), At: d.at(), ActorID: pick(d.rng, []string{"system", "a1", "a2"}),
+		Action: pick(d.rng, []usermgmt.Action{usermgmt.ActionCreate, usermgmt.ActionBan, usermgmt.ActionMove}),
 		UserID: user, AccountID: acct, Changes: []usermgmt.Change{{Field: "status", Old: "a", New: "b"}}, IP: "127.0.0.1"}
 	if d.rng.IntN(30) == 0 && d.seq > 10 {
 		ev.ID = fmt.Sprintf("e%06d", d.rng.IntN(d.seq)+1) // maybe reused
@@ -285,7 +286,7 @@ func (d *diff) event(user, acct string) usermgmt.AuditEvent {
 func (d *diff) messages(user, acct string) []usermgmt.Message {
 	var ms []usermgmt.Message
 	for range d.rng.IntN(3) {
-		ms = append(ms, usermgmt.Message{ID: d.id("m"), Kind: usermgmt.NotifyInvitation, To: pick(d, emails), UserID: user,
+		ms = append(ms, usermgmt.Message{ID: d.id("m"), Kind: usermgmt.NotifyInvitation, To: pick(d.rng, emails), UserID: user,
 			AccountID: acct, Payload: []byte{1, 2, 3, byte(d.seq)}, State: usermgmt.MessagePending, CreatedAt: d.at(), DueAt: d.at()})
 	}
 	return ms
@@ -300,7 +301,7 @@ func (d *diff) run(steps int) {
 	for step := 0; step < steps; step++ {
 		switch op := d.rng.IntN(17); op {
 		case 0: // an account beneath one
-			parent := pick(d, d.accounts)
+			parent := pick(d.rng, d.accounts)
 			a := usermgmt.Account{ID: d.id("a"), ParentID: parent.ID, Ancestors: append(slices.Clone(parent.Ancestors), parent.ID),
 				Name: "Client", CreatedAt: d.at(), UpdatedAt: d.at(), Version: 1}
 			if d.rng.IntN(10) == 0 {
@@ -319,9 +320,9 @@ func (d *diff) run(steps int) {
 		case 1, 2: // users
 			var cs []usermgmt.UserCreate
 			for range 1 + d.rng.IntN(3) {
-				u := d.newUser(pick(d, d.accounts).ID)
+				u := d.newUser(pick(d.rng, d.accounts).ID)
 				if d.rng.IntN(15) == 0 && len(d.users) > 0 {
-					u.ID = pick(d, d.users)
+					u.ID = pick(d.rng, d.users)
 				}
 				cs = append(cs, usermgmt.UserCreate{User: u, Event: d.event(u.ID, u.AccountID), Messages: d.messages(u.ID, u.AccountID)})
 			}
@@ -350,7 +351,7 @@ func (d *diff) run(steps int) {
 			}
 			var ups []usermgmt.UserUpdate
 			for range 1 + d.rng.IntN(4) {
-				id := pick(d, d.users)
+				id := pick(d.rng, d.users)
 				if d.rng.IntN(20) == 0 {
 					id = "u-missing"
 				}
@@ -387,10 +388,10 @@ func (d *diff) run(steps int) {
 					continue
 				}
 				u, _ := d.mem.User(d.ctx, id)
-				u.Status, u.LastActiveAt = pick(d, statuses), d.at()
+				u.Status, u.LastActiveAt = pick(d.rng, statuses), d.at()
 				switch d.rng.IntN(8) {
 				case 0:
-					u.Email = pick(d, emails) // maybe taken: the batch runs again one by one
+					u.Email = pick(d.rng, emails) // maybe taken: the batch runs again one by one
 				case 1:
 					u.Version++
 				}
@@ -406,7 +407,7 @@ func (d *diff) run(steps int) {
 			if len(d.users) == 0 {
 				continue
 			}
-			id := pick(d, d.users)
+			id := pick(d.rng, d.users)
 			now := d.t0.Add(time.Duration(d.rng.Int64N(int64(365 * 24 * time.Hour))))
 			lease := usermgmt.AttemptLease{ID: d.id("l"), Until: now.Add(time.Minute)}
 			both(d, "ReserveAttempt", func(s usermgmt.Store) (usermgmt.UserRecord, error) {
@@ -419,7 +420,7 @@ func (d *diff) run(steps int) {
 			}
 			u, _ := d.mem.User(d.ctx, id)
 			o := usermgmt.AttemptOutcome{UserID: id, LeaseID: lease.ID, Success: d.rng.IntN(2) == 0, At: d.at(), Limit: 3,
-				PasswordVersion: u.PasswordVersion, VerifiedHash: u.PasswordHash, NewHash: pick(d, []string{"", "rehash"}),
+				PasswordVersion: u.PasswordVersion, VerifiedHash: u.PasswordHash, NewHash: pick(d.rng, []string{"", "rehash"}),
 				LoginEvent: d.event(id, u.AccountID), FailureEvent: d.event(id, u.AccountID), LockEvent: d.event(id, u.AccountID),
 				LockMessages: d.messages(id, u.AccountID)}
 			if d.rng.IntN(2) == 0 {
@@ -434,10 +435,10 @@ func (d *diff) run(steps int) {
 			if len(d.users) == 0 {
 				continue
 			}
-			a := usermgmt.ActivityUpdate{UserID: pick(d, d.users), At: d.at(), IfBefore: d.at()}
+			a := usermgmt.ActivityUpdate{UserID: pick(d.rng, d.users), At: d.at(), IfBefore: d.at()}
 			both(d, "RecordActivity", func(s usermgmt.Store) (bool, error) { return s.RecordActivity(d.ctx, a) })
 		case 8: // a group
-			g := usermgmt.Group{ID: d.id("g"), AccountID: pick(d, d.accounts).ID, Name: "G", NameKey: pick(d, []string{"red", "blue"}),
+			g := usermgmt.Group{ID: d.id("g"), AccountID: pick(d.rng, d.accounts).ID, Name: "G", NameKey: pick(d.rng, []string{"red", "blue"}),
 				Grants: []usermgmt.Grant{{Permission: "module"}}, Deleted: d.rng.IntN(5) == 0, CreatedAt: d.at(), UpdatedAt: d.at(), Version: 1}
 			ev := d.event("", g.AccountID)
 			both(d, "CreateGroup", func(s usermgmt.Store) (int, error) { return 0, s.CreateGroup(d.ctx, g, ev) })
@@ -448,9 +449,9 @@ func (d *diff) run(steps int) {
 			if len(d.groups) == 0 {
 				continue
 			}
-			gs, _ := d.mem.Groups(d.ctx, []string{pick(d, d.groups)})
+			gs, _ := d.mem.Groups(d.ctx, []string{pick(d.rng, d.groups)})
 			g := gs[0]
-			g.NameKey, g.Deleted, g.Description = pick(d, []string{"red", "blue", "green"}), d.rng.IntN(4) == 0, "d"
+			g.NameKey, g.Deleted, g.Description = pick(d.rng, []string{"red", "blue", "green"}), d.rng.IntN(4) == 0, "d"
 			if d.rng.IntN(6) == 0 {
 				g.Version++
 			}
@@ -460,7 +461,7 @@ func (d *diff) run(steps int) {
 				return 0, s.UpdateGroup(d.ctx, usermgmt.GroupUpdate{Group: g, Event: ev})
 			})
 		case 10:
-			a, _ := d.mem.Account(d.ctx, pick(d, d.accounts).ID)
+			a, _ := d.mem.Account(d.ctx, pick(d.rng, d.accounts).ID)
 			a.Name, a.Departments = "Renamed", append(a.Departments, "x")
 			if d.rng.IntN(5) == 0 {
 				a.Version--
@@ -468,22 +469,22 @@ func (d *diff) run(steps int) {
 			up := usermgmt.AccountUpdate{Account: a, Event: d.event("", a.ID)}
 			both(d, "UpdateAccount", func(s usermgmt.Store) (int, error) { return 0, s.UpdateAccount(d.ctx, up) })
 		case 11: // the outbox
-			c := usermgmt.MessageClaim{Owner: pick(d, []string{"w1", "w2"}), Now: d.at(), LeaseUntil: d.at(), Limit: 1 + d.rng.IntN(3)}
+			c := usermgmt.MessageClaim{Owner: pick(d.rng, []string{"w1", "w2"}), Now: d.at(), LeaseUntil: d.at(), Limit: 1 + d.rng.IntN(3)}
 			claimed := both(d, "ClaimMessages", func(s usermgmt.Store) ([]usermgmt.Message, error) { return s.ClaimMessages(d.ctx, c) })
 			for _, m := range claimed {
-				r := usermgmt.MessageResult{ID: m.ID, Owner: pick(d, []string{c.Owner, c.Owner, "w3"}), At: d.at(), DueAt: d.at(),
-					State: pick(d, []usermgmt.MessageState{usermgmt.MessageSent, usermgmt.MessagePending, usermgmt.MessageDead}), Error: "550 no\x00such user"}
+				r := usermgmt.MessageResult{ID: m.ID, Owner: pick(d.rng, []string{c.Owner, c.Owner, "w3"}), At: d.at(), DueAt: d.at(),
+					State: pick(d.rng, []usermgmt.MessageState{usermgmt.MessageSent, usermgmt.MessagePending, usermgmt.MessageDead}), Error: "550 no\x00such user"}
 				both(d, "FinishMessage", func(s usermgmt.Store) (int, error) { return 0, s.FinishMessage(d.ctx, r) })
 			}
 		case 12:
 			dead, _ := d.mem.Messages(d.ctx, usermgmt.MessageQuery{State: usermgmt.MessageDead, Limit: 5})
 			id := "m-missing"
 			if len(dead) > 0 {
-				id = pick(d, dead).ID
+				id = pick(d.rng, dead).ID
 			}
 			if d.rng.IntN(3) == 0 {
 				if pend, _ := d.mem.Messages(d.ctx, usermgmt.MessageQuery{State: usermgmt.MessagePending, Limit: 5}); len(pend) > 0 {
-					id = pick(d, pend).ID
+					id = pick(d.rng, pend).ID
 				}
 			}
 			due := d.at()
@@ -513,9 +514,9 @@ func (d *diff) compareReads() {
 		both(d, "UserByToken", func(s usermgmt.Store) (usermgmt.UserRecord, error) { return s.UserByToken(d.ctx, h) })
 	}
 	for range 6 {
-		q := usermgmt.ListQuery{AccountID: pick(d, d.accounts).ID, Limit: 1 + d.rng.IntN(8)}
+		q := usermgmt.ListQuery{AccountID: pick(d.rng, d.accounts).ID, Limit: 1 + d.rng.IntN(8)}
 		if d.rng.IntN(2) == 0 {
-			q.Statuses = []usermgmt.Status{pick(d, statuses), pick(d, statuses)}
+			q.Statuses = []usermgmt.Status{pick(d.rng, statuses), pick(d.rng, statuses)}
 		}
 		if d.rng.IntN(3) == 0 {
 			q.Roles = []string{usermgmt.RoleAdmin}
@@ -524,10 +525,10 @@ func (d *diff) compareReads() {
 			q.Department = "sales"
 		}
 		if d.rng.IntN(3) == 0 && len(d.groups) > 0 {
-			q.GroupID = pick(d, d.groups)
+			q.GroupID = pick(d.rng, d.groups)
 		}
 		if d.rng.IntN(2) == 0 {
-			q.Search = usermgmt.FoldSearch(pick(d, []string{"ann", "åsa", "example.org", "ωmeg", "e%x", "o_e", "x\\y", "kelvin", "i̇lk", "b"}))
+			q.Search = usermgmt.FoldSearch(pick(d.rng, []string{"ann", "åsa", "example.org", "ωmeg", "e%x", "o_e", "x\\y", "kelvin", "i̇lk", "b"}))
 		}
 		if _, ok := d.s.(usermgmt.Counter); ok { // optional
 			both(d, fmt.Sprintf("CountUsers %+v", q), func(s usermgmt.Store) (int, error) { return s.(usermgmt.Counter).CountUsers(d.ctx, q) })
@@ -557,9 +558,9 @@ func (d *diff) compareReads() {
 	for range 4 {
 		q := usermgmt.HistoryQuery{Limit: 1 + d.rng.IntN(10)}
 		if d.rng.IntN(2) == 0 && len(d.users) > 0 {
-			q.UserID = pick(d, d.users)
+			q.UserID = pick(d.rng, d.users)
 		} else {
-			q.AccountID = pick(d, d.accounts).ID
+			q.AccountID = pick(d.rng, d.accounts).ID
 		}
 		if d.rng.IntN(3) == 0 {
 			q.Actions = []usermgmt.Action{usermgmt.ActionBan}
@@ -628,7 +629,7 @@ func DifferentialLargeBatches(t *testing.T, s usermgmt.Store) {
 	batch := func(fault string) []usermgmt.UserCreate {
 		var cs []usermgmt.UserCreate
 		for i := range 150 {
-			u := d.newUser(pick(d, d.accounts).ID)
+			u := d.newUser(pick(d.rng, d.accounts).ID)
 			u.Email = fmt.Sprintf("bulk%s%04d@example.com", fault, i)
 			u.Status = usermgmt.StatusInvited
 			u.Tokens = []usermgmt.Token{{Purpose: usermgmt.TokenInvitation, Hash: d.id("bulk-token"), IssuedAt: d.at(), ExpiresAt: d.at()}}

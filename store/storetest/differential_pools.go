@@ -77,11 +77,9 @@ var (
 	actions   = []usermgmt.Action{usermgmt.ActionCreate, usermgmt.ActionLogin, usermgmt.ActionMove, usermgmt.ActionLock}
 )
 
-func poolPick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
-
 func (d *poolDiff) coin(p float64) bool { return d.r.Float64() < p }
 
-func (d *poolDiff) time() time.Time { return poolPick(d.r, diffTimes) }
+func (d *poolDiff) time() time.Time { return pick(d.r, diffTimes) }
 
 func (d *poolDiff) id(kind string) string {
 	d.n++
@@ -92,18 +90,18 @@ func (d *poolDiff) id(kind string) string {
 func (d *poolDiff) event(user, account string) usermgmt.AuditEvent {
 	id := d.id("e")
 	if len(d.events) > 0 && d.coin(0.03) {
-		id = poolPick(d.r, d.events)
+		id = pick(d.r, d.events)
 	} else {
 		d.events = append(d.events, id)
 	}
-	ev := usermgmt.AuditEvent{ID: id, At: d.time(), ActorID: poolPick(d.r, []string{usermgmt.System, "u0", "u1"}),
-		Action: poolPick(d.r, actions), UserID: user, AccountID: account}
+	ev := usermgmt.AuditEvent{ID: id, At: d.time(), ActorID: pick(d.r, []string{usermgmt.System, "u0", "u1"}),
+		Action: pick(d.r, actions), UserID: user, AccountID: account}
 	if d.coin(0.5) {
 		ev.Changes = []usermgmt.Change{{Field: "status", Old: "a", New: "b"}, {Field: "email", New: "ü"}}
 		ev.ActorEmail, ev.IP, ev.UserAgent, ev.Reason = "a@x.example", "192.0.2.1", "curl/8", "left the company"
 	}
 	if d.coin(0.1) {
-		ev.GroupID = poolPick(d.r, diffGrps)
+		ev.GroupID = pick(d.r, diffGrps)
 	}
 	return ev
 }
@@ -113,7 +111,7 @@ func (d *poolDiff) messagesFor(u usermgmt.UserRecord, fresh bool) []usermgmt.Mes
 	for range d.r.IntN(3) {
 		id := d.id("m")
 		if !fresh && len(d.messages) > 0 && d.coin(0.05) {
-			id = poolPick(d.r, d.messages)
+			id = pick(d.r, d.messages)
 		} else {
 			d.messages = append(d.messages, id)
 		}
@@ -153,18 +151,18 @@ func (d *poolDiff) setup() {
 // account picks an account ID, mostly one that exists.
 func (d *poolDiff) account() string {
 	if d.coin(0.85) {
-		return poolPick(d.r, diffAccts[:3])
+		return pick(d.r, diffAccts[:3])
 	}
-	return poolPick(d.r, diffAccts)
+	return pick(d.r, diffAccts)
 }
 
 // user returns a random user record.
 func (d *poolDiff) user(id string) usermgmt.UserRecord {
-	u := usermgmt.UserRecord{ID: id, AccountID: d.account(), Email: poolPick(d.r, diffMails), FirstName: poolPick(d.r, []string{"Ada", "Émile", ""}),
-		LastName: poolPick(d.r, []string{"Lovelace", "Zola"}), Role: poolPick(d.r, []string{usermgmt.RoleAdmin, usermgmt.RoleGeneral}),
-		Department: poolPick(d.r, []string{"", "Sales"}), Locale: poolPick(d.r, []string{"", "de-CH"}), Status: poolPick(d.r, statuses),
-		PasswordHash: poolPick(d.r, []string{"", "h1", "h2"}), PasswordVersion: int64(d.r.IntN(3)), FailedAttempts: d.r.IntN(4),
-		PendingEmail: poolPick(d.r, []string{"", "new@x.example"}), InvitedBy: poolPick(d.r, []string{"", usermgmt.System}),
+	u := usermgmt.UserRecord{ID: id, AccountID: d.account(), Email: pick(d.r, diffMails), FirstName: pick(d.r, []string{"Ada", "Émile", ""}),
+		LastName: pick(d.r, []string{"Lovelace", "Zola"}), Role: pick(d.r, []string{usermgmt.RoleAdmin, usermgmt.RoleGeneral}),
+		Department: pick(d.r, []string{"", "Sales"}), Locale: pick(d.r, []string{"", "de-CH"}), Status: pick(d.r, statuses),
+		PasswordHash: pick(d.r, []string{"", "h1", "h2"}), PasswordVersion: int64(d.r.IntN(3)), FailedAttempts: d.r.IntN(4),
+		PendingEmail: pick(d.r, []string{"", "new@x.example"}), InvitedBy: pick(d.r, []string{"", usermgmt.System}),
 		InvitedAt: d.time(), CreatedAt: d.time(), UpdatedAt: d.time(), ActivatedAt: d.time(), LastLoginAt: d.time(),
 		LastActiveAt: d.time(), LockedAt: d.time(), SessionVersion: int64(d.r.IntN(5)), Version: 1}
 	for _, g := range diffGrps {
@@ -177,7 +175,7 @@ func (d *poolDiff) user(id string) usermgmt.UserRecord {
 	}
 	for _, p := range purposes {
 		if d.coin(0.25) {
-			u.Tokens = append(u.Tokens, usermgmt.Token{Purpose: p, Hash: poolPick(d.r, diffToks), IssuedAt: d.time(), ExpiresAt: d.time()})
+			u.Tokens = append(u.Tokens, usermgmt.Token{Purpose: p, Hash: pick(d.r, diffToks), IssuedAt: d.time(), ExpiresAt: d.time()})
 		}
 	}
 	for range d.r.IntN(3) {
@@ -223,17 +221,17 @@ func (d *poolDiff) step(i int) {
 	var c call
 	switch k := d.r.IntN(24); {
 	case k == 0:
-		id := poolPick(d.r, diffAccts[:4])
+		id := pick(d.r, diffAccts[:4])
 		a := usermgmt.Account{ID: id, Name: "Acct " + id, Departments: []string{"Sales", "Ops"}, Locale: "fr", CreatedAt: d.time(), UpdatedAt: d.time(), Version: 1}
 		if d.coin(0.7) {
-			a.ParentID = poolPick(d.r, diffAccts)
+			a.ParentID = pick(d.r, diffAccts)
 			if p, ok := d.storedAccount(a.ParentID); ok {
 				a.Ancestors = append(slices.Clone(p.Ancestors), p.ID)
 			} else {
 				a.Ancestors = []string{a.ParentID}
 			}
 		}
-		admin := d.user(poolPick(d.r, diffUsers))
+		admin := d.user(pick(d.r, diffUsers))
 		admin.AccountID = id
 		ac := usermgmt.AccountCreate{Account: a, Admin: usermgmt.UserCreate{User: admin, Event: d.event(admin.ID, id), Messages: d.messagesFor(admin, false)}}
 		if d.coin(0.7) {
@@ -243,7 +241,7 @@ func (d *poolDiff) step(i int) {
 	case k <= 2:
 		var cs []usermgmt.UserCreate
 		for range 1 + d.r.IntN(3)*d.r.IntN(2) {
-			u := d.user(poolPick(d.r, diffUsers))
+			u := d.user(pick(d.r, diffUsers))
 			cs = append(cs, usermgmt.UserCreate{User: u, Event: d.event(u.ID, u.AccountID), Messages: d.messagesFor(u, false)})
 		}
 		name := "CreateUsers"
@@ -265,7 +263,7 @@ func (d *poolDiff) step(i int) {
 			}}
 		}
 	case k == 7:
-		id := poolPick(d.r, diffAccts)
+		id := pick(d.r, diffAccts)
 		a, ok := d.storedAccount(id)
 		if !ok {
 			a = usermgmt.Account{ID: id, Version: 1}
@@ -277,19 +275,19 @@ func (d *poolDiff) step(i int) {
 		up := usermgmt.AccountUpdate{Account: a, Event: d.event("", id)}
 		c = call{"UpdateAccount", func(s usermgmt.Store) (any, error) { return nil, s.UpdateAccount(ctx, up) }}
 	case k <= 9:
-		r := usermgmt.AttemptReservation{UserID: poolPick(d.r, diffUsers), Limit: 1 + d.r.IntN(4), Now: d.time(),
+		r := usermgmt.AttemptReservation{UserID: pick(d.r, diffUsers), Limit: 1 + d.r.IntN(4), Now: d.time(),
 			Lease: usermgmt.AttemptLease{ID: d.id("l"), Until: d.time()}}
 		c = call{"ReserveAttempt", func(s usermgmt.Store) (any, error) {
 			u, res, err := s.ReserveAttempt(ctx, r)
 			return []any{u, res}, err
 		}}
 	case k <= 11:
-		id := poolPick(d.r, diffUsers)
+		id := pick(d.r, diffUsers)
 		u, _ := d.stored(id)
 		o := usermgmt.AttemptOutcome{UserID: id, LeaseID: d.id("l"), Success: d.coin(0.4), At: d.time(), Limit: 1 + d.r.IntN(4),
-			PasswordVersion: u.PasswordVersion, VerifiedHash: u.PasswordHash, NewHash: poolPick(d.r, []string{"", "rehashed"})}
+			PasswordVersion: u.PasswordVersion, VerifiedHash: u.PasswordHash, NewHash: pick(d.r, []string{"", "rehashed"})}
 		if len(u.AttemptLeases) > 0 && d.coin(0.8) {
-			o.LeaseID = poolPick(d.r, u.AttemptLeases).ID
+			o.LeaseID = pick(d.r, u.AttemptLeases).ID
 		}
 		if d.coin(0.2) {
 			o.PasswordVersion++
@@ -307,10 +305,10 @@ func (d *poolDiff) step(i int) {
 			return []any{u, ok}, err
 		}}
 	case k == 12:
-		a := usermgmt.ActivityUpdate{UserID: poolPick(d.r, diffUsers), At: d.time(), IfBefore: d.time()}
+		a := usermgmt.ActivityUpdate{UserID: pick(d.r, diffUsers), At: d.time(), IfBefore: d.time()}
 		c = call{"RecordActivity", func(s usermgmt.Store) (any, error) { return s.RecordActivity(ctx, a) }}
 	case k == 13:
-		g := usermgmt.Group{ID: poolPick(d.r, diffGrps), AccountID: d.account(), Name: "Team", NameKey: poolPick(d.r, []string{"team", "ops", "ünï"}),
+		g := usermgmt.Group{ID: pick(d.r, diffGrps), AccountID: d.account(), Name: "Team", NameKey: pick(d.r, []string{"team", "ops", "ünï"}),
 			Description: "d", Deleted: d.coin(0.2), CreatedAt: d.time(), UpdatedAt: d.time(), Version: 1}
 		if d.coin(0.5) {
 			g.Grants = []usermgmt.Grant{{Permission: "module", Resource: "insight:2"}}
@@ -318,7 +316,7 @@ func (d *poolDiff) step(i int) {
 		ev := d.event("", g.AccountID)
 		c = call{"CreateGroup", func(s usermgmt.Store) (any, error) { return nil, s.CreateGroup(ctx, g, ev) }}
 	case k == 14:
-		id := poolPick(d.r, diffGrps)
+		id := pick(d.r, diffGrps)
 		gs, _ := d.ref.Groups(ctx, []string{id})
 		g := usermgmt.Group{ID: id, AccountID: "a0", Version: 1}
 		if len(gs) == 1 {
@@ -326,18 +324,18 @@ func (d *poolDiff) step(i int) {
 		}
 		ev := d.event("", g.AccountID) // the stored group's account, as the Manager files it
 		// The store must keep the group in its account whatever the write says.
-		g.NameKey, g.Deleted, g.Description, g.AccountID = poolPick(d.r, []string{"team", "ops", "ünï"}), d.coin(0.3), "changed", poolPick(d.r, diffAccts)
+		g.NameKey, g.Deleted, g.Description, g.AccountID = pick(d.r, []string{"team", "ops", "ünï"}), d.coin(0.3), "changed", pick(d.r, diffAccts)
 		if d.coin(0.2) {
 			g.Version++
 		}
 		up := usermgmt.GroupUpdate{Group: g, Event: ev}
 		c = call{"UpdateGroup", func(s usermgmt.Store) (any, error) { return nil, s.UpdateGroup(ctx, up) }}
 	case k == 15:
-		cl := usermgmt.MessageClaim{Owner: poolPick(d.r, []string{"w1", "w2"}), Now: d.time(), LeaseUntil: d.time(), Limit: 1 + d.r.IntN(3)}
+		cl := usermgmt.MessageClaim{Owner: pick(d.r, []string{"w1", "w2"}), Now: d.time(), LeaseUntil: d.time(), Limit: 1 + d.r.IntN(3)}
 		c = call{"ClaimMessages", func(s usermgmt.Store) (any, error) { return s.ClaimMessages(ctx, cl) }}
 	case k == 16:
-		r := usermgmt.MessageResult{ID: d.someMessage(), Owner: poolPick(d.r, []string{"w1", "w2"}), At: d.time(), DueAt: d.time(), Error: "451 later",
-			State: poolPick(d.r, []usermgmt.MessageState{usermgmt.MessageSent, usermgmt.MessagePending, usermgmt.MessageDead})}
+		r := usermgmt.MessageResult{ID: d.someMessage(), Owner: pick(d.r, []string{"w1", "w2"}), At: d.time(), DueAt: d.time(), Error: "451 later",
+			State: pick(d.r, []usermgmt.MessageState{usermgmt.MessageSent, usermgmt.MessagePending, usermgmt.MessageDead})}
 		c = call{"FinishMessage", func(s usermgmt.Store) (any, error) { return nil, s.FinishMessage(ctx, r) }}
 	case k == 17:
 		id, due := d.someMessage(), d.time()
@@ -378,7 +376,7 @@ func bothRefuseBatch(name string, refErr, gotErr error) bool {
 // update returns a write of a stored (or unknown) user: a few fields
 // changed, now and then at a stale version or with KeepAdmin.
 func (d *poolDiff) update() usermgmt.UserUpdate {
-	id := poolPick(d.r, diffUsers)
+	id := pick(d.r, diffUsers)
 	u, ok := d.stored(id)
 	if !ok {
 		u = d.user(id)
@@ -394,7 +392,7 @@ func (d *poolDiff) someMessage() string {
 	if len(d.messages) == 0 || d.coin(0.1) {
 		return "m-unknown"
 	}
-	return poolPick(d.r, d.messages)
+	return pick(d.r, d.messages)
 }
 
 // read is a random read, its answer compared as a whole.
@@ -407,27 +405,27 @@ func (d *poolDiff) read() (c struct {
 	set := func(name string, run func(s usermgmt.Store) (any, error)) { c.name, c.run = name, run }
 	switch d.r.IntN(12) {
 	case 0:
-		id := poolPick(d.r, diffUsers)
+		id := pick(d.r, diffUsers)
 		set("User", func(s usermgmt.Store) (any, error) { return s.User(ctx, id) })
 	case 1:
-		e := poolPick(d.r, diffMails)
+		e := pick(d.r, diffMails)
 		set("UserByEmail", func(s usermgmt.Store) (any, error) { return s.UserByEmail(ctx, e) })
 	case 2:
-		h := poolPick(d.r, diffToks)
+		h := pick(d.r, diffToks)
 		set("UserByToken", func(s usermgmt.Store) (any, error) { return s.UserByToken(ctx, h) })
 	case 3:
-		id := poolPick(d.r, diffUsers)
+		id := pick(d.r, diffUsers)
 		set("UserAccess", func(s usermgmt.Store) (any, error) {
 			u, st, err := s.UserAccess(ctx, id)
 			return []any{u, st}, err
 		})
 	case 4:
-		q := usermgmt.ListQuery{AccountID: poolPick(d.r, diffAccts), Limit: limit}
+		q := usermgmt.ListQuery{AccountID: pick(d.r, diffAccts), Limit: limit}
 		if d.coin(0.3) {
-			q.Search = poolPick(d.r, []string{"a", "ada", "x.ex", "zola", "é"})
+			q.Search = pick(d.r, []string{"a", "ada", "x.ex", "zola", "é"})
 		}
 		if d.coin(0.3) {
-			q.Statuses = []usermgmt.Status{poolPick(d.r, statuses), poolPick(d.r, statuses)}
+			q.Statuses = []usermgmt.Status{pick(d.r, statuses), pick(d.r, statuses)}
 		}
 		if d.coin(0.2) {
 			q.Roles = []string{usermgmt.RoleAdmin}
@@ -436,27 +434,27 @@ func (d *poolDiff) read() (c struct {
 			q.Department = "Sales"
 		}
 		if d.coin(0.3) {
-			q.GroupID = poolPick(d.r, diffGrps)
+			q.GroupID = pick(d.r, diffGrps)
 		}
 		if d.coin(0.3) {
-			q.After = poolPick(d.r, diffUsers)
+			q.After = pick(d.r, diffUsers)
 		}
 		set("ListUsers", func(s usermgmt.Store) (any, error) { return s.ListUsers(ctx, q) })
 	case 5:
-		q := usermgmt.StaleQuery{Status: poolPick(d.r, []usermgmt.Status{usermgmt.StatusActive, usermgmt.StatusLocked}), Before: d.time(), Limit: limit}
+		q := usermgmt.StaleQuery{Status: pick(d.r, []usermgmt.Status{usermgmt.StatusActive, usermgmt.StatusLocked}), Before: d.time(), Limit: limit}
 		if d.coin(0.4) {
-			q.AfterTime, q.AfterID = d.time(), poolPick(d.r, diffUsers)
+			q.AfterTime, q.AfterID = d.time(), pick(d.r, diffUsers)
 		}
 		set("StaleUsers", func(s usermgmt.Store) (any, error) { return s.StaleUsers(ctx, q) })
 	case 6:
 		q := usermgmt.HistoryQuery{Limit: limit}
 		if d.coin(0.5) {
-			q.UserID = poolPick(d.r, diffUsers)
+			q.UserID = pick(d.r, diffUsers)
 		} else {
-			q.AccountID = poolPick(d.r, diffAccts)
+			q.AccountID = pick(d.r, diffAccts)
 		}
 		if d.coin(0.3) {
-			q.Actions = []usermgmt.Action{poolPick(d.r, actions)}
+			q.Actions = []usermgmt.Action{pick(d.r, actions)}
 		}
 		if d.coin(0.2) {
 			q.ActorID = usermgmt.System
@@ -468,17 +466,17 @@ func (d *poolDiff) read() (c struct {
 			q.Until = d.time()
 		}
 		if d.coin(0.3) && len(d.events) > 0 {
-			q.Before = poolPick(d.r, d.events)
+			q.Before = pick(d.r, d.events)
 		}
 		set("History", func(s usermgmt.Store) (any, error) { return s.History(ctx, q) })
 	case 7:
-		q := usermgmt.AccountQuery{RootID: poolPick(d.r, diffAccts), Limit: limit}
+		q := usermgmt.AccountQuery{RootID: pick(d.r, diffAccts), Limit: limit}
 		if d.coin(0.3) {
-			q.After = poolPick(d.r, diffAccts)
+			q.After = pick(d.r, diffAccts)
 		}
 		set("Accounts", func(s usermgmt.Store) (any, error) { return s.Accounts(ctx, q) })
 	case 8:
-		ids := []string{poolPick(d.r, diffGrps), poolPick(d.r, diffGrps), "g-unknown"}
+		ids := []string{pick(d.r, diffGrps), pick(d.r, diffGrps), "g-unknown"}
 		set("Groups", func(s usermgmt.Store) (any, error) {
 			gs, err := s.Groups(ctx, ids)
 			slices.SortFunc(gs, func(a, b usermgmt.Group) int { return strings.Compare(a.ID, b.ID) })
@@ -486,13 +484,13 @@ func (d *poolDiff) read() (c struct {
 			return gs, err
 		})
 	case 9:
-		q := usermgmt.GroupQuery{AccountID: poolPick(d.r, diffAccts), Deleted: d.coin(0.5), Limit: limit}
+		q := usermgmt.GroupQuery{AccountID: pick(d.r, diffAccts), Deleted: d.coin(0.5), Limit: limit}
 		if d.coin(0.3) {
-			q.After = poolPick(d.r, diffGrps)
+			q.After = pick(d.r, diffGrps)
 		}
 		set("ListGroups", func(s usermgmt.Store) (any, error) { return s.ListGroups(ctx, q) })
 	case 10:
-		q := usermgmt.MessageQuery{State: poolPick(d.r, []usermgmt.MessageState{usermgmt.MessagePending, usermgmt.MessageDead}), Limit: limit}
+		q := usermgmt.MessageQuery{State: pick(d.r, []usermgmt.MessageState{usermgmt.MessagePending, usermgmt.MessageDead}), Limit: limit}
 		if d.coin(0.3) {
 			q.After = d.someMessage()
 		}
