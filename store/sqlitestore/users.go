@@ -139,19 +139,15 @@ func (w *writer) messages(ms []usermgmt.Message) error {
 	for i := range ms {
 		fresh = fresh && isFresh(&ms[i])
 	}
-	stmts, cols := insertMsgsSQL, len(messageColumns)
+	stmts, cols, values := insertMsgsSQL, len(messageColumns), messageValues
 	if fresh {
-		stmts, cols = insertFreshMsgsSQL, freshMessageParams
+		stmts, cols, values = insertFreshMsgsSQL, freshMessageParams, freshMessageValues
 	}
 	for len(ms) > 0 {
 		n := min(len(ms), msgChunk)
 		args := make([]any, 0, n*cols)
 		for i := range ms[:n] {
-			if fresh {
-				args = append(args, freshMessageValues(&ms[i])...)
-			} else {
-				args = append(args, messageValues(&ms[i])...)
-			}
+			args = append(args, values(&ms[i])...)
 		}
 		if _, err := w.exec(stmts[n-1], args...); err != nil {
 			return err
