@@ -169,7 +169,7 @@ func newQueries(s string) queries {
 	// A hash names one token: the division fails when one repeats.
 	q.tokensDistinct = "SELECT 1 / (cardinality($1::text[]) = (SELECT count(DISTINCT h) FROM unnest($1::text[]) AS h))::int"
 	q.tokensDelete = "DELETE FROM " + s + ".user_tokens WHERE user_id = $1 AND NOT (hash = ANY($2::text[]))"
-	q.tokensInsert = "INSERT INTO " + s + ".user_tokens (hash, user_id) SELECT DISTINCT h, $1 FROM unnest($2::text[]) AS h WHERE NOT EXISTS (SELECT FROM " +
+	q.tokensInsert = "INSERT INTO " + s + ".user_tokens (hash, user_id) SELECT h, $1 FROM unnest($2::text[]) AS h WHERE NOT EXISTS (SELECT FROM " +
 		s + ".user_tokens t WHERE t.hash = h AND t.user_id = $1)"
 	// The account row lock serialises the last-admin checks of one
 	// account; NO KEY UPDATE leaves foreign-key checks (new users) free.

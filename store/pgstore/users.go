@@ -280,11 +280,11 @@ func (s *Store) UpdateUsers(ctx context.Context, ups []usermgmt.UserUpdate) ([]e
 
 // updateBatch applies ups[idx...] in one transaction, splitting it when
 // one of them fails on a constraint. With together, a batch of plain
-// updates (distinct users, none moving, changing groups or tokens, or
-// keeping an admin, changing a live user's email; the sweep's) is written set-wise: one UPDATE for all
-// the rows, one INSERT for all the events, one for all the messages. When
-// that fails on a constraint, the batch runs again update by update, which
-// tells which one failed.
+// updates (distinct users, none moving, changing groups, tokens or which
+// emails live users hold, or keeping an admin; the sweep's) is written
+// set-wise: one UPDATE for all the rows, one INSERT for all the events,
+// one for all the messages. When that fails on a constraint, the batch
+// runs again update by update, which tells which one failed.
 func (s *Store) updateBatch(ctx context.Context, ups []usermgmt.UserUpdate, idx []int, errs []error, together bool) error {
 	if len(idx) == 0 {
 		return nil
