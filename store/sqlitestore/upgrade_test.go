@@ -63,18 +63,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatalf("Open of a version 1 file: %v", err)
-	}
-	defer s.Close()
-	if v, err := s.SchemaVersion(ctx); err != nil || v != len(migrations()) {
-		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migrations()))
-	}
+	s := openUpgraded(t, path, db, 1, len(migrations()))
 	if n := countRows(t, s, "SELECT count(*) FROM sqlite_master WHERE name = 'audit_events'"); n != 0 {
 		t.Fatal("audit_events is still there")
 	}
@@ -198,18 +187,7 @@ func TestUpgradeKeepsWaitingMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatalf("Open of a version 2 file: %v", err)
-	}
-	defer s.Close()
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 3 {
-		t.Fatalf("SchemaVersion = %d, %v; want 3", v, err)
-	}
+	s := openUpgraded(t, path, db, 2, 3)
 	dead, err := s.Message(ctx, "01900000-0000-7000-8000-000000000002")
 	if err != nil || dead.State != usermgmt.MessageDead || dead.LastError != "550\x00no" || dead.Attempts != 10 || dead.DeadAt.UnixNano() != t0+5 {
 		t.Fatalf("dead message after the upgrade: %+v, %v", dead, err)
@@ -226,6 +204,26 @@ func TestUpgradeKeepsWaitingMessages(t *testing.T) {
 		got[1].ID != "01900000-0000-7000-8000-000000000003" || got[1].To != "c@x.example" {
 		t.Fatalf("claimed in due order: %+v", got)
 	}
+}
+
+// openUpgraded closes db, the handle that wrote the file at version from,
+// opens path with this code, which upgrades it, and checks that the
+// schema is then at version want. The Store is closed when the test ends.
+func openUpgraded(t *testing.T, path string, db *sql.DB, from, want int) *Store {
+	t.Helper()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version %d file: %v", from, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if v, err := s.SchemaVersion(ctx); err != nil || v != want {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, want)
+	}
+	return s
 }
 
 // fileAtVersion creates a database file with the schema of the given
