@@ -179,3 +179,41 @@ func TestExport(t *testing.T) {
 	g := e.user(e.root.ID, "gene@example.com", usermgmt.RoleGeneral)
 	e.do(req{method: "GET", path: base + "/export", as: g.ID}).refused(http.StatusForbidden, "permission_denied")
 }
+
+// TestImportRefusesCrossSiteForms: an import is the one write that takes
+// multipart/form-data, which a page of another site can send (a form, or a
+// fetch in no-cors mode) without a preflight, with the browser's cookies.
+// Such a request, told apart by Sec-Fetch-Site or an Origin that is not the
+// handler's host, must be refused before any row is read; the same upload
+// from the API's own origin, from an origin listed in AllowedOrigins, or
+// from a client that is not a browser still works.
+func TestImportRefusesCrossSiteForms(t *testing.T) {
+	e := newEnv(t, func(o *httpapi.Options) { o.AllowedOrigins = []string{"https://admin.example"} })
+	file := []byte("Email,Role\nmallory@evil.example,admin\n")
+	send := func(header map[string]string) *resp {
+		t.Helper()
+		ct, body := upload(t, "users.csv", file)
+		header["Content-Type"] = ct
+		return e.do(req{method: "POST", path: base + "/import?role=admin", as: e.admin.ID, body: body, header: header})
+	}
+	for _, h := range []map[string]string{
+		{"Sec-Fetch-Site": "cross-site"},
+		{"Sec-Fetch-Site": "same-site"},
+		{"Origin": "https://evil.example"},
+		{"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+	} {
+		send(h).refused(http.StatusForbidden, "cross_origin")
+	}
+	_, err := e.m.UserByEmail(e.ctx, usermgmt.System, "mallory@evil.example")
+	require.ErrorIs(t, err, usermgmt.ErrNotFound, "a cross-site upload imported a user")
+
+	for _, h := range []map[string]string{
+		{"Sec-Fetch-Site": "same-origin", "Origin": "http://example.com"},
+		{"Origin": "https://admin.example", "Sec-Fetch-Site": "cross-site"},
+		{"Origin": "http://example.com"}, // httptest's host
+		{},                               // not a browser
+	} {
+		r := send(h)
+		require.Equal(t, http.StatusOK, r.status, "%v: %s", h, r.body)
+	}
+}

@@ -29,6 +29,14 @@ type call struct {
 
 // prepare runs the steps every route shares before its own work.
 func (c *call) prepare(rt route, write bool) error {
+	if rt.upload {
+		// multipart/form-data is what an HTML form of any site may post,
+		// with the browser's cookies and no preflight: refuse a browser's
+		// request from another origin before it goes further.
+		if err := c.h.xorigin.Check(c.r); err != nil {
+			return errCrossOrigin
+		}
+	}
 	if rt.public {
 		ip := c.h.opts.ClientIP(c.r)
 		if err := c.h.allow(c.w, c.h.opts.AddressLimiter, "ip:"+ip); err != nil {

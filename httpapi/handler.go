@@ -47,7 +47,11 @@
 //     bodies over 1 MB are refused (400, 413).
 //   - Writes (POST, PUT, PATCH, and DELETE with a body) accept only
 //     Content-Type application/json (415 otherwise), so that a cross-site
-//     HTML form cannot make a change. No CORS header is sent unless
+//     HTML form cannot make a change. The import, which takes
+//     multipart/form-data as a form can, is refused (403 cross_origin) when
+//     a browser sends it from an origin other than the handler's own and
+//     not listed in Options.AllowedOrigins (Sec-Fetch-Site and Origin, as
+//     http.CrossOriginProtection reads them). No CORS header is sent unless
 //     Options.AllowedOrigins lists the origin.
 //   - Errors are RFC 9457 problem details (application/problem+json) with
 //     the stable code of the usermgmt error ("code"), the fields at fault
@@ -107,6 +111,7 @@ type Options struct {
 	EmailLimiter Limiter
 	// AllowedOrigins turns CORS on for these origins ("https://admin.example.com");
 	// "*" allows any origin, without credentials. Default: none, no CORS.
+	// The listed origins (not "*") may also post imports from a browser.
 	AllowedOrigins []string
 	// ExposeTokens returns the raw tokens of invitations and email changes
 	// in the responses of the admin routes that issue them. Leave it off
@@ -129,6 +134,9 @@ type Handler struct {
 	routes  []route
 	origins map[string]bool
 	anyOrig bool
+	// xorigin refuses uploads a browser sends from another origin (see
+	// call.prepare).
+	xorigin *http.CrossOriginProtection
 }
 
 // route is one operation the handler serves.
@@ -163,15 +171,20 @@ func New(m *usermgmt.Manager, opts Options) (*Handler, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	h := &Handler{m: m, opts: opts, log: opts.Logger, mux: http.NewServeMux(), origins: map[string]bool{}}
+	h := &Handler{m: m, opts: opts, log: opts.Logger, mux: http.NewServeMux(), origins: map[string]bool{},
+		xorigin: http.NewCrossOriginProtection()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	for _, o := range opts.AllowedOrigins {
 		if o == "*" {
 			h.anyOrig = true
+			continue // "*" is for requests without credentials: it trusts no origin with an upload
 		}
 		h.origins[o] = true
+		// An origin that is no "scheme://host[:port]" is one no browser
+		// sends: leaving it untrusted changes nothing.
+		_ = h.xorigin.AddTrustedOrigin(o)
 	}
 	h.routes = h.table()
 	for _, rt := range h.routes {

@@ -23,7 +23,7 @@ type Problem struct {
 	// (usermgmt.ErrorCode, such as "duplicate_email") or one of the
 	// API's own: "unauthenticated", "unsupported_media_type",
 	// "invalid_body", "invalid_query", "body_too_large", "invalid_file",
-	// "method_not_allowed", "precondition_failed", "internal".
+	// "method_not_allowed", "precondition_failed", "cross_origin", "internal".
 	Code string `json:"code"`
 	// Errors are the input fields at fault.
 	Errors []FieldProblem `json:"errors,omitempty"`
@@ -69,6 +69,8 @@ var (
 	errUnauthenticated = &httpError{status: http.StatusUnauthorized, code: "unauthenticated", title: "authentication required"}
 	errMediaType       = &httpError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", title: "unsupported media type",
 		detail: "writes take Content-Type application/json (an import, multipart/form-data)"}
+	errCrossOrigin = &httpError{status: http.StatusForbidden, code: "cross_origin", title: "cross-origin request refused",
+		detail: "an import is accepted from a browser only from the API's own origin or one of its allowed origins"}
 	errPrecondition = &httpError{status: http.StatusPreconditionFailed, code: "precondition_failed", title: "precondition failed",
 		detail: "If-Match does not name the current version"}
 )
