@@ -2,6 +2,7 @@ package usermgmt
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -247,7 +248,9 @@ func (m *Manager) History(ctx context.Context, actorID string, q AuditQuery) (Pa
 
 // AccountHistory returns a page of the audit trail of an account subtree —
 // every event of its users, groups and accounts — newest first, filtered
-// by q. It takes PermManageUsers over the account.
+// by q. It takes PermManageUsers over the account. The trail holds every
+// department's changes, so an actor whose role has OwnDepartment is
+// refused (ErrPermissionDenied); they read their users' History.
 func (m *Manager) AccountHistory(ctx context.Context, actorID string, q AuditQuery) (Page[AuditEvent], error) {
 	hq, limit, err := m.historyQuery(q)
 	if err != nil {
@@ -256,6 +259,9 @@ func (m *Manager) AccountHistory(ctx context.Context, actorID string, q AuditQue
 	act, err := m.actor(ctx, actorID)
 	if err != nil {
 		return Page[AuditEvent]{}, err
+	}
+	if !act.system && act.role.OwnDepartment {
+		return Page[AuditEvent]{}, fmt.Errorf("%w: the account's trail spans every department", ErrPermissionDenied)
 	}
 	acct, err := m.authorizeAccount(ctx, act, q.AccountID, PermManageUsers)
 	if err != nil {

@@ -324,7 +324,9 @@ type MessageListQuery struct {
 }
 
 // DeadMessages returns a page of the dead-lettered messages about users of
-// the actor's account subtree, oldest first. It takes PermManageUsers.
+// the actor's account subtree, oldest first. It takes PermManageUsers; an
+// actor whose role has OwnDepartment sees only the messages about users of
+// their department.
 func (m *Manager) DeadMessages(ctx context.Context, actorID string, q MessageListQuery) (Page[DeadMessage], error) {
 	limit, err := pageLimit(q.Limit)
 	if err != nil {
@@ -339,22 +341,16 @@ func (m *Manager) DeadMessages(ctx context.Context, actorID string, q MessageLis
 		return Page[DeadMessage]{}, err
 	}
 	var out []DeadMessage
-	reach := map[string]bool{}
+	v := messageVisibility{m: m, act: act, accounts: map[string]bool{}}
 	for len(out) <= limit {
 		msgs, err := m.store.Messages(ctx, MessageQuery{State: MessageDead, After: after, Limit: 100})
 		if err != nil {
 			return Page[DeadMessage]{}, err
 		}
 		for _, msg := range msgs {
-			in, seen := reach[msg.AccountID]
-			if !seen {
-				in = act.system
-				if !in {
-					if in, err = m.accountWithin(ctx, msg.AccountID, act.user.AccountID); err != nil {
-						return Page[DeadMessage]{}, err
-					}
-				}
-				reach[msg.AccountID] = in
+			in, err := v.visible(ctx, msg)
+			if err != nil {
+				return Page[DeadMessage]{}, err
 			}
 			if in {
 				out = append(out, DeadMessage{ID: msg.ID, Kind: msg.Kind, To: msg.To, UserID: msg.UserID, AccountID: msg.AccountID,
@@ -369,9 +365,44 @@ func (m *Manager) DeadMessages(ctx context.Context, actorID string, q MessageLis
 	return newPage(out, limit, func(d DeadMessage) string { return d.ID }), nil
 }
 
+// messageVisibility decides which messages an actor may see and requeue:
+// those of accounts in their reach and, for a role with OwnDepartment,
+// about users of their department only (the user as they stand now).
+type messageVisibility struct {
+	m        *Manager
+	act      actor
+	accounts map[string]bool // account ID -> in reach
+}
+
+func (v *messageVisibility) visible(ctx context.Context, msg Message) (bool, error) {
+	if v.act.system {
+		return true, nil
+	}
+	in, seen := v.accounts[msg.AccountID]
+	if !seen {
+		var err error
+		if in, err = v.m.accountWithin(ctx, msg.AccountID, v.act.user.AccountID); err != nil {
+			return false, err
+		}
+		v.accounts[msg.AccountID] = in
+	}
+	if !in || !v.act.role.OwnDepartment {
+		return in, nil
+	}
+	u, err := v.m.store.User(ctx, msg.UserID)
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return v.m.inReach(ctx, v.act, u)
+}
+
 // RequeueMessage makes a dead-lettered message due again now, with a fresh
 // count of attempts. It takes PermManageUsers over the message's user's
-// account; a message outside the actor's reach is ErrNotFound.
+// account (and, for a role with OwnDepartment, over the user's
+// department); a message outside the actor's reach is ErrNotFound.
 func (m *Manager) RequeueMessage(ctx context.Context, actorID, messageID string) error {
 	act, err := m.userManager(ctx, actorID)
 	if err != nil {
@@ -381,14 +412,13 @@ func (m *Manager) RequeueMessage(ctx context.Context, actorID, messageID string)
 	if err != nil {
 		return err
 	}
-	if !act.system {
-		in, err := m.accountWithin(ctx, msg.AccountID, act.user.AccountID)
-		if err != nil {
-			return err
-		}
-		if !in {
-			return ErrNotFound
-		}
+	v := messageVisibility{m: m, act: act, accounts: map[string]bool{}}
+	in, err := v.visible(ctx, msg)
+	if err != nil {
+		return err
+	}
+	if !in {
+		return ErrNotFound
 	}
 	return m.store.RequeueMessage(ctx, messageID, m.now())
 }

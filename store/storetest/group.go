@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ var groupTests = map[string]func(*testing.T, *suite){
 	"DepartmentsListedAndFiltered":      testDepartments,
 	"DepartmentScopedGrants":            testDepartmentGrants,
 	"DepartmentBoundUserAdmin":          testDepartmentBoundAdmin,
+	"DepartmentBoundAdminReadsNoOthers": testDepartmentBoundReads,
 	"NoStalePermissionAfterAChange":     testNoStalePermission,
 	"BadGroupAndDepartmentInputRefused": testGroupBadInput,
 }
@@ -316,6 +318,65 @@ func testDepartmentBoundAdmin(t *testing.T, su *suite) {
 	isErr(t, err, usermgmt.ErrTargetOutranks)
 	_, err = e.m.ChangeRole(e.ctx, boss.ID, c.User.ID, "dept_user_admin")
 	ok(t, err)
+}
+
+// testDepartmentBoundReads: what a "User Admin of Operations" reads
+// beyond user records stays within Operations too: the dead letters of
+// other departments' users are neither listed nor requeued (ErrNotFound,
+// as an absent one), and the account's audit trail, which holds every
+// department's changes, is refused (they read their users' History).
+func testDepartmentBoundReads(t *testing.T, su *suite) {
+	e := su.env(t, usermgmt.WithRoles(usermgmt.Role{Name: "dept_user_admin",
+		Permissions: []usermgmt.Permission{usermgmt.PermManageUsers}, OwnDepartment: true}))
+	for _, d := range []string{"Operations", "Sales"} {
+		_, err := e.m.AddDepartment(e.ctx, e.admin.ID, e.root.ID, d)
+		ok(t, err)
+	}
+	mk := func(addr, dept, role string, invite bool) usermgmt.User {
+		in := usermgmt.NewUser{Email: addr, FirstName: "D", LastName: "B", Department: dept, Role: role, Invite: invite}
+		if !invite {
+			in.Password = Password
+		}
+		c, err := e.m.CreateUser(e.ctx, e.admin.ID, in)
+		ok(t, err)
+		return c.User
+	}
+	boss := mk("ops-boss@example.com", "Operations", "dept_user_admin", false)
+	opsUser := mk("ops-invitee@example.com", "Operations", usermgmt.RoleGeneral, true)
+	salesUser := mk("sales-invitee@example.com", "Sales", usermgmt.RoleGeneral, true)
+	sender := &capture{fail: func(usermgmt.Notification) error {
+		return usermgmt.Permanent(errors.New("550 5.1.1 mailbox unavailable"))
+	}}
+	rep, err := e.m.DeliverDue(e.ctx, usermgmt.DeliveryOptions{Sender: sender})
+	ok(t, err)
+	eq(t, "dead letters", rep.Dead, 2)
+	all, err := e.m.DeadMessages(e.ctx, e.admin.ID, usermgmt.MessageListQuery{})
+	ok(t, err)
+	eq(t, "dead letters the account admin sees", len(all.Items), 2)
+	var opsMsg, salesMsg string
+	for _, d := range all.Items {
+		switch d.UserID {
+		case opsUser.ID:
+			opsMsg = d.ID
+		case salesUser.ID:
+			salesMsg = d.ID
+		}
+	}
+	page, err := e.m.DeadMessages(e.ctx, boss.ID, usermgmt.MessageListQuery{})
+	ok(t, err)
+	eq(t, "dead letters the bound admin sees", len(page.Items), 1)
+	eq(t, "the dead letter the bound admin sees", page.Items[0].To, opsUser.Email)
+	isErr(t, e.m.RequeueMessage(e.ctx, boss.ID, salesMsg), usermgmt.ErrNotFound)
+	ok(t, e.m.RequeueMessage(e.ctx, boss.ID, opsMsg))
+	ok(t, e.m.RequeueMessage(e.ctx, e.admin.ID, salesMsg))
+
+	_, err = e.m.AccountHistory(e.ctx, boss.ID, usermgmt.AuditQuery{})
+	isErr(t, err, usermgmt.ErrPermissionDenied)
+	_, err = e.m.History(e.ctx, boss.ID, usermgmt.AuditQuery{UserID: salesUser.ID})
+	isErr(t, err, usermgmt.ErrNotFound)
+	h, err := e.m.History(e.ctx, boss.ID, usermgmt.AuditQuery{UserID: opsUser.ID})
+	ok(t, err)
+	eq(t, "events of the bound admin's user", len(h.Items), 1)
 }
 
 // testNoStalePermission: a permission check right after a change, made
