@@ -11,7 +11,9 @@ import (
 // an invitation, and the old address stays the user's (for login and mail)
 // until then; the old address is told that a change was asked for. Only
 // the confirmation moves the email, and it is refused with
-// ErrDuplicateEmail if someone took the address meanwhile. An invited user,
+// ErrDuplicateEmail if someone took the address meanwhile. A new password
+// (reset, changed or set) voids a pending change, and a confirmed change
+// voids a pending password reset. An invited user,
 // who has never logged in, gets the new address at once and a fresh
 // invitation there instead.
 

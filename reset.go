@@ -18,7 +18,8 @@ import (
 //     per user per hour.
 //   - The token is 32 bytes from crypto/rand, stored only as a SHA-256
 //     hash, valid Policy.ResetTTL (one hour), single use, and voided by a
-//     newer request, a password change, a ban, a disable or a removal.
+//     newer request, a password change, an email change, a ban, a disable
+//     or a removal.
 //   - ResetPassword applies the password policy, resets the failure count,
 //     ends every session (SessionVersion moves), tells the user by email,
 //     and by default unlocks a Locked user: proving control of the mailbox

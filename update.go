@@ -106,7 +106,11 @@ func (m *Manager) updateView(ctx context.Context, act actor, userID string, acti
 //     Invited, the user needs a resend);
 //   - a ban, a disable or a removal voids the password-reset and
 //     email-change tokens; a removal voids every token;
-//   - a new password voids a pending password reset;
+//   - a new password voids a pending password reset and a pending email
+//     change (the owner taking the account back voids a move of it to
+//     another mailbox);
+//   - a new email voids a pending password reset (its link went to the
+//     mailbox the account just left);
 //   - the session version moves when the user leaves Active, or their
 //     password, role, account or email changes: their sessions end.
 func settle(old, u *UserRecord, now time.Time) {
@@ -123,6 +127,10 @@ func settle(old, u *UserRecord, now time.Time) {
 		u.Tokens, u.PendingEmail = nil, ""
 	}
 	if u.PasswordVersion != old.PasswordVersion {
+		u.dropToken(TokenPasswordReset)
+		u.dropToken(TokenEmailChange)
+	}
+	if u.Email != old.Email {
 		u.dropToken(TokenPasswordReset)
 	}
 	if _, ok := u.token(TokenEmailChange); !ok {

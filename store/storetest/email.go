@@ -10,12 +10,13 @@ import (
 )
 
 var emailTests = map[string]func(*testing.T, *suite){
-	"OneMailboxOneForm":              testOneMailboxOneForm,
-	"AdminChangeConfirmedByNewAddr":  testAdminEmailChange,
-	"OwnChangeNeedsCurrentPassword":  testOwnEmailChange,
-	"ChangeToTakenAddressRefused":    testEmailChangeTaken,
-	"InvitedUserReinvitedAtNewAddr":  testInvitedEmailChange,
-	"ConfirmationExpiresAndIsSingle": testEmailChangeExpiry,
+	"OneMailboxOneForm":               testOneMailboxOneForm,
+	"AdminChangeConfirmedByNewAddr":   testAdminEmailChange,
+	"OwnChangeNeedsCurrentPassword":   testOwnEmailChange,
+	"ChangeToTakenAddressRefused":     testEmailChangeTaken,
+	"InvitedUserReinvitedAtNewAddr":   testInvitedEmailChange,
+	"ConfirmationExpiresAndIsSingle":  testEmailChangeExpiry,
+	"MailboxAndPasswordVoidEachOther": testMailboxPasswordVoid,
 }
 
 // testOneMailboxOneForm: every spelling of one mailbox is one user; a
@@ -160,4 +161,50 @@ func testEmailChangeExpiry(t *testing.T, su *suite) {
 	if !errors.Is(err, usermgmt.ErrTokenInvalid) {
 		t.Fatalf("second confirmation: %v", err)
 	}
+}
+
+// testMailboxPasswordVoid: a reset link mailed to the old address dies
+// when the email changes (whoever still reads that mailbox must not get
+// the account back), and a pending email change dies when the password
+// is reset or changed (the owner taking the account back from someone who
+// asked to move it to their own address).
+func testMailboxPasswordVoid(t *testing.T, su *suite) {
+	e := su.env(t)
+	u := e.user(e.root.ID, "old-mailbox@example.com", usermgmt.RoleGeneral)
+	reset := e.requestReset(u.Email)
+	ch, err := e.m.ChangeOwnEmail(e.ctx, u.ID, Password, "new-mailbox@example.com")
+	ok(t, err)
+	_, err = e.m.ConfirmEmailChange(e.ctx, ch.Token)
+	ok(t, err)
+	_, err = e.m.ResetPassword(e.ctx, reset, "taken back through the old mailbox")
+	isErr(t, err, usermgmt.ErrTokenInvalid)
+	_, err = e.m.Authenticate(e.ctx, "new-mailbox@example.com", Password)
+	ok(t, err)
+
+	// Someone who knows the password asks to move the account to their
+	// address; the owner resets the password through their mailbox.
+	ch, err = e.m.ChangeOwnEmail(e.ctx, u.ID, Password, "intruder@example.com")
+	ok(t, err)
+	reset = e.requestReset("new-mailbox@example.com")
+	got, err := e.m.ResetPassword(e.ctx, reset, "the owner's new passphrase")
+	ok(t, err)
+	eq(t, "pending email after the reset", got.PendingEmail, "")
+	_, err = e.m.ConfirmEmailChange(e.ctx, ch.Token)
+	isErr(t, err, usermgmt.ErrTokenInvalid)
+	eq(t, "email after the refused confirmation", e.get(u.ID).Email, "new-mailbox@example.com")
+
+	// The same for a password changed by the user or set by an admin.
+	ch, err = e.m.ChangeEmail(e.ctx, e.admin.ID, u.ID, "intruder@example.com")
+	ok(t, err)
+	_, err = e.m.ChangePassword(e.ctx, u.ID, "the owner's new passphrase", "another owner passphrase")
+	ok(t, err)
+	_, err = e.m.ConfirmEmailChange(e.ctx, ch.Token)
+	isErr(t, err, usermgmt.ErrTokenInvalid)
+	ch, err = e.m.ChangeEmail(e.ctx, e.admin.ID, u.ID, "intruder@example.com")
+	ok(t, err)
+	_, err = e.m.SetPassword(e.ctx, e.admin.ID, u.ID, "set by the admin passphrase")
+	ok(t, err)
+	_, err = e.m.ConfirmEmailChange(e.ctx, ch.Token)
+	isErr(t, err, usermgmt.ErrTokenInvalid)
+	eq(t, "email at the end", e.get(u.ID).Email, "new-mailbox@example.com")
 }
