@@ -40,13 +40,17 @@ func (m *Manager) ChangeEmail(ctx context.Context, actorID, userID, newEmail str
 
 // ChangeOwnEmail starts changing the acting user's own email, after
 // checking their current password like a login (a wrong one counts toward
-// the lockout and is refused with ErrWrongPassword).
+// the lockout and is refused with ErrWrongPassword). A malformed or
+// disposable address is refused before the password is checked; whether
+// another user holds the address (ErrDuplicateEmail) is told only after,
+// so that a session without the password cannot probe which addresses
+// are registered.
 func (m *Manager) ChangeOwnEmail(ctx context.Context, userID, currentPassword, newEmail string) (EmailChange, error) {
 	act, err := m.actor(ctx, userID)
 	if err != nil {
 		return EmailChange{}, err
 	}
-	if _, err := m.newAddress(ctx, newEmail, act.user.ID); err != nil {
+	if _, err := m.addressForm(newEmail); err != nil {
 		return EmailChange{}, err
 	}
 	if _, err := m.attempt(ctx, act.user, currentPassword); err != nil {
@@ -61,15 +65,25 @@ func (m *Manager) ChangeOwnEmail(ctx context.Context, userID, currentPassword, n
 	return m.changeEmail(ctx, act, userID, newEmail, false)
 }
 
-// newAddress checks a new address for user id: canonical, not disposable,
-// not held by another non-removed user.
-func (m *Manager) newAddress(ctx context.Context, email, id string) (string, error) {
+// addressForm checks what can be told of a new address without looking
+// anyone up: canonical, not disposable.
+func (m *Manager) addressForm(email string) (string, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
 		return "", err
 	}
 	if m.isDisposable(emailDomain(e)) {
 		return "", fieldError(ErrDisposableEmail, "email", "uses a disposable-mail domain")
+	}
+	return e, nil
+}
+
+// newAddress checks a new address for user id: canonical, not disposable,
+// not held by another non-removed user.
+func (m *Manager) newAddress(ctx context.Context, email, id string) (string, error) {
+	e, err := m.addressForm(email)
+	if err != nil {
+		return "", err
 	}
 	holder, err := m.store.UserByEmail(ctx, e)
 	switch {

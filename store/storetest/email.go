@@ -96,6 +96,19 @@ func testOwnEmailChange(t *testing.T, su *suite) {
 	isErr(t, err, usermgmt.ErrWrongPassword)
 	eq(t, "failures", e.get(u.ID).FailedAttempts, 1)
 	eq(t, "pending after a refusal", e.get(u.ID).PendingEmail, "")
+	// Whether another user holds an address is told only to whoever
+	// proves the password: a session alone learns nothing of who is
+	// registered, in any tenant, and every guess costs an attempt.
+	other, c := e.account(usermgmt.System, "", "Elsewhere", "held-elsewhere@example.com")
+	_ = other
+	_, err = e.m.ChangeOwnEmail(e.ctx, u.ID, "wrong password", c.User.Email)
+	isErr(t, err, usermgmt.ErrWrongPassword)
+	eq(t, "failures after a guess at a held address", e.get(u.ID).FailedAttempts, 2)
+	_, err = e.m.ChangeOwnEmail(e.ctx, u.ID, "wrong password", "not an address")
+	isErr(t, err, usermgmt.ErrInvalidEmail)
+	eq(t, "failures after a malformed address", e.get(u.ID).FailedAttempts, 2)
+	_, err = e.m.ChangeOwnEmail(e.ctx, u.ID, Password, c.User.Email)
+	isErr(t, err, usermgmt.ErrDuplicateEmail)
 	ch, err := e.m.ChangeOwnEmail(e.ctx, u.ID, Password, "self-new@example.com")
 	ok(t, err)
 	got, err := e.m.ConfirmEmailChange(e.ctx, ch.Token)
