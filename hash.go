@@ -40,12 +40,26 @@ func DefaultHashParams() HashParams {
 // computes, stored or configured: 1 GiB, in KiB.
 const maxHashMemory = 1 << 20
 
+// maxHashWork bounds the work of any argon2id hash the Manager computes,
+// stored or configured: memory × iterations of at most 4 GiB (1 GiB for 4
+// passes, 64 MiB for 64, RFC 9106's and OWASP's settings well inside), a
+// few seconds of one core. An imported hash is chosen by whoever imports
+// it, and every login of its user pays for it while holding a hash slot.
+const maxHashWork = 1 << 22 // KiB × iterations
+
+// maxBcryptCost bounds the cost of a bcrypt hash the Manager verifies:
+// cost 14 is about a second of one core, each step up doubles it (31 is
+// two days). Real systems use 10 to 13.
+const maxBcryptCost = 14
+
 func (p HashParams) validate() error {
 	switch {
 	case p.Memory < 8*uint32(p.Parallelism) || p.Memory > maxHashMemory:
 		return fieldError(ErrInvalidInput, "hash_params.memory", "must be at least 8 KiB per lane and at most 1 GiB")
 	case p.Iterations < 1 || p.Iterations > 100:
 		return fieldError(ErrInvalidInput, "hash_params.iterations", "must be between 1 and 100")
+	case uint64(p.Memory)*uint64(p.Iterations) > maxHashWork:
+		return fieldError(ErrInvalidInput, "hash_params.iterations", "memory × iterations must be at most 4 GiB (1 GiB for 4 iterations, 64 MiB for 64)")
 	case p.Parallelism < 1:
 		return fieldError(ErrInvalidInput, "hash_params.parallelism", "must be at least 1")
 	case p.SaltLength < 8 || p.SaltLength > 64:
@@ -139,8 +153,9 @@ func decodeAB64(s string) ([]byte, error) {
 // returns it as it will be stored. Three formats are understood:
 //
 //   - argon2id, as a PHC string: $argon2id$v=19$m=<KiB>,t=<iterations>,p=<lanes>$<salt>$<key>
-//     (unpadded standard base64), memory at most 1 GiB;
-//   - bcrypt: $2a$, $2b$ or $2y$ (golang.org/x/crypto/bcrypt), cost 4 to 31;
+//     (unpadded standard base64), memory at most 1 GiB and memory ×
+//     iterations at most 4 GiB;
+//   - bcrypt: $2a$, $2b$ or $2y$ (golang.org/x/crypto/bcrypt), cost 4 to 14;
 //   - PBKDF2 with HMAC-SHA256: $pbkdf2-sha256$i=<iterations>$<salt>$<key>
 //     or passlib's $pbkdf2-sha256$<iterations>$<salt>$<key>, salt and key
 //     in unpadded standard base64 or passlib's adapted base64 ('.' for '+'),
@@ -149,7 +164,9 @@ func decodeAB64(s string) ([]byte, error) {
 //
 // A user created with such a hash logs in with their old password and is
 // re-hashed to argon2id with the Manager's parameters at the first
-// successful login. Anything else is a *FieldError for "password_hash"
+// successful login. The bounds keep each verification to seconds: an
+// imported hash sets the work of every login attempt of its user, and a
+// stored hash beyond them is refused rather than computed. Anything else is a *FieldError for "password_hash"
 // matching ErrInvalidInput.
 func ParseImportedHash(h string) (string, error) {
 	h = strings.TrimSpace(h)
@@ -161,7 +178,7 @@ func ParseImportedHash(h string) (string, error) {
 		}
 	case strings.HasPrefix(h, "$2a$"), strings.HasPrefix(h, "$2b$"), strings.HasPrefix(h, "$2y$"):
 		cost, err := bcrypt.Cost([]byte(h))
-		if err != nil || len(h) != 60 || cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		if err != nil || len(h) != 60 || cost < bcrypt.MinCost || cost > maxBcryptCost {
 			return "", bad
 		}
 	case strings.HasPrefix(h, "$pbkdf2-sha256$"):
@@ -272,6 +289,9 @@ func (h *hasher) verifyOne(password, encoded string) (ok, stale bool, err error)
 		key := h.key([]byte(password), p)
 		return subtle.ConstantTimeCompare(key, p.key) == 1, p.params != h.params, nil
 	case strings.HasPrefix(encoded, "$2"):
+		if cost, err := bcrypt.Cost([]byte(encoded)); err != nil || cost > maxBcryptCost {
+			return false, false, errBadHash // never spend what such a cost asks
+		}
 		err := bcrypt.CompareHashAndPassword([]byte(encoded), []byte(password))
 		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 			return false, true, nil

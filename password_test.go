@@ -3,6 +3,7 @@ package usermgmt_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -151,4 +152,44 @@ func TestHashParamsValidated(t *testing.T) {
 		require.ErrorIs(t, err, usermgmt.ErrInvalidInput, "%+v", p)
 	}
 	require.Equal(t, uint32(19*1024), usermgmt.DefaultHashParams().Memory)
+}
+
+// TestImportedHashCostBounded: an imported hash chooses the work of every
+// verification of its user's password, and any tenant admin may import
+// one (NewUser.PasswordHash, bulk rows). A bcrypt cost of 31 is two days
+// of CPU per login attempt, an argon2id of 1 GiB × 100 passes minutes and
+// a GiB: a handful of logins for such a user would hold every hash slot
+// of the service, for every tenant. Imports beyond a few seconds of work
+// are refused, and a stored hash beyond them is not computed.
+func TestImportedHashCostBounded(t *testing.T) {
+	const tail = "$0RnQmOLyc5fQ9l51A.yPqup8ZEvlZBzlU6xkV6hkInKna7tPf8NES"
+	for _, h := range []string{
+		"$2a$15" + tail, "$2b$20" + tail, "$2y$31" + tail,
+		"$argon2id$v=19$m=1048576,t=100,p=1$MDEyMzQ1Njc4OWFiY2RlZg$zGOsz3W827uJjGrvscRRbZ7XnhQjkHBSXEpsiuJl0Fk",
+		"$argon2id$v=19$m=65536,t=65,p=1$MDEyMzQ1Njc4OWFiY2RlZg$zGOsz3W827uJjGrvscRRbZ7XnhQjkHBSXEpsiuJl0Fk",
+	} {
+		_, err := usermgmt.ParseImportedHash(h)
+		require.ErrorIs(t, err, usermgmt.ErrInvalidInput, h)
+	}
+	for _, h := range []string{
+		"$2a$14" + tail,
+		"$argon2id$v=19$m=1048576,t=4,p=4$MDEyMzQ1Njc4OWFiY2RlZg$zGOsz3W827uJjGrvscRRbZ7XnhQjkHBSXEpsiuJl0Fk",
+		"$argon2id$v=19$m=65536,t=64,p=1$MDEyMzQ1Njc4OWFiY2RlZg$zGOsz3W827uJjGrvscRRbZ7XnhQjkHBSXEpsiuJl0Fk",
+	} {
+		_, err := usermgmt.ParseImportedHash(h)
+		require.NoError(t, err, h)
+	}
+	// A hash that got into the store anyway is refused, not computed.
+	m := newManager(t)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := usermgmt.VerifyPassword(m, "any password", "$2y$31"+tail)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("verifying against a bcrypt hash of cost 31 did not return")
+	}
 }

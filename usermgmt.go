@@ -218,8 +218,9 @@ func WithClock(c Clock) Option { return func(m *Manager) { m.clock = c } }
 // WithPolicy sets the policy; zero fields keep their defaults.
 func WithPolicy(p Policy) Option { return func(m *Manager) { m.policy = p } }
 
-// WithHashParams sets the argon2id parameters of new hashes.
-// Default: DefaultHashParams.
+// WithHashParams sets the argon2id parameters of new hashes: memory at
+// most 1 GiB, 1 to 100 iterations, and memory × iterations at most 4 GiB
+// (New refuses more with ErrInvalidInput). Default: DefaultHashParams.
 func WithHashParams(p HashParams) Option { return func(m *Manager) { m.hashParams = p } }
 
 // WithMaxConcurrentHashes bounds how many password hashes are computed at
