@@ -208,7 +208,10 @@ func (m *Manager) role(name string) (Role, error) {
 
 // roleWithin reports whether the actor holds everything the role holds, so
 // that they may assign it or manage its holders. An unregistered role is
-// treated as holding everything.
+// treated as holding everything. An actor whose role is limited to their
+// department (OwnDepartment) holds its permissions on that department's
+// resources only: a role that is not so limited is within their reach
+// only for the permissions they hold unbound, through grants.
 func (m *Manager) roleWithin(name string, a actor) bool {
 	if a.system {
 		return true
@@ -217,11 +220,12 @@ func (m *Manager) roleWithin(name string, a actor) bool {
 	if !ok {
 		return false
 	}
-	if r.holds(PermManageUsers) && a.role.OwnDepartment && !r.OwnDepartment {
+	unbound := a.role.OwnDepartment && !r.OwnDepartment // r holds everywhere what a holds in one department
+	if r.holds(PermManageUsers) && unbound {
 		return false // a department-bound user admin cannot make an unbound one
 	}
 	if r.All {
-		if !a.role.All {
+		if !a.role.All || unbound {
 			return false
 		}
 		for _, p := range a.role.Except {
@@ -232,7 +236,7 @@ func (m *Manager) roleWithin(name string, a actor) bool {
 		return true
 	}
 	for _, p := range r.Permissions {
-		if !a.holdsAnywhere(p) {
+		if unbound && !a.covers(Grant{Permission: p}) || !a.holdsAnywhere(p) {
 			return false
 		}
 	}

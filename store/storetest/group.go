@@ -22,6 +22,7 @@ var groupTests = map[string]func(*testing.T, *suite){
 	"DepartmentScopedGrants":            testDepartmentGrants,
 	"DepartmentBoundUserAdmin":          testDepartmentBoundAdmin,
 	"DepartmentBoundAdminReadsNoOthers": testDepartmentBoundReads,
+	"DepartmentBoundAdminGivesNoMore":   testDepartmentBoundRoles,
 	"NoStalePermissionAfterAChange":     testNoStalePermission,
 	"BadGroupAndDepartmentInputRefused": testGroupBadInput,
 }
@@ -377,6 +378,48 @@ func testDepartmentBoundReads(t *testing.T, su *suite) {
 	h, err := e.m.History(e.ctx, boss.ID, usermgmt.AuditQuery{UserID: opsUser.ID})
 	ok(t, err)
 	eq(t, "events of the bound admin's user", len(h.Items), 1)
+}
+
+// testDepartmentBoundRoles: a "User Admin of Operations" holds their
+// role's permissions on Operations' resources only, so they may not give a
+// role that holds one of them everywhere (nor manage, and so act as, a user
+// who has one), while a role bound to the department like theirs is theirs
+// to give.
+func testDepartmentBoundRoles(t *testing.T, su *suite) {
+	e := su.env(t, usermgmt.WithRoles(
+		usermgmt.Role{Name: "dept_user_admin", Permissions: []usermgmt.Permission{usermgmt.PermManageUsers, "files.edit"}, OwnDepartment: true},
+		usermgmt.Role{Name: "editor", Permissions: []usermgmt.Permission{"files.edit"}},
+		usermgmt.Role{Name: "dept_editor", Permissions: []usermgmt.Permission{"files.edit"}, OwnDepartment: true}))
+	_, err := e.m.AddDepartment(e.ctx, e.admin.ID, e.root.ID, "Operations")
+	ok(t, err)
+	mk := func(addr, role string) usermgmt.User {
+		c, err := e.m.CreateUser(e.ctx, e.admin.ID, usermgmt.NewUser{Email: addr, FirstName: "D", LastName: "B", Department: "Operations", Role: role, Password: Password})
+		ok(t, err)
+		return c.User
+	}
+	boss := mk("ops-boss@example.com", "dept_user_admin")
+	editor := mk("ops-editor@example.com", "editor")
+	plain := mk("ops-plain@example.com", usermgmt.RoleGeneral)
+	salesFile := usermgmt.Resource{Type: "file", ID: "9", Department: "Sales"}
+	eq(t, "the boss on a Sales file", e.can(boss.ID, "files.edit", &salesFile), false)
+	eq(t, "an editor on a Sales file", e.can(editor.ID, "files.edit", &salesFile), true)
+
+	_, err = e.m.CreateUser(e.ctx, boss.ID, usermgmt.NewUser{Email: "new-editor@example.com", FirstName: "N", LastName: "E", Role: "editor", Password: Password})
+	isErr(t, err, usermgmt.ErrTargetOutranks)
+	_, err = e.m.ChangeRole(e.ctx, boss.ID, plain.ID, "editor")
+	isErr(t, err, usermgmt.ErrTargetOutranks)
+	_, err = e.m.SetPassword(e.ctx, boss.ID, editor.ID, "the boss signs in as the editor")
+	isErr(t, err, usermgmt.ErrTargetOutranks)
+	eq(t, "role after the refusals", e.get(plain.ID).Role, usermgmt.RoleGeneral)
+
+	_, err = e.m.ChangeRole(e.ctx, boss.ID, plain.ID, "dept_editor")
+	ok(t, err)
+	eq(t, "a department editor on a Sales file", e.can(plain.ID, "files.edit", &salesFile), false)
+	// An unbound grant of the permission lets the boss give it unbound.
+	_, err = e.m.Grant(e.ctx, e.admin.ID, boss.ID, usermgmt.Grant{Permission: "files.edit"})
+	ok(t, err)
+	_, err = e.m.ChangeRole(e.ctx, boss.ID, plain.ID, "editor")
+	ok(t, err)
 }
 
 // testNoStalePermission: a permission check right after a change, made
