@@ -8,8 +8,10 @@ import (
 // returns the user. The actor needs PermManageUsers over the user and over
 // the destination. The user leaves their groups (groups belong to one
 // account) and keeps their department only if the destination has one of
-// that name. Moving the last active admin out of an account is refused
-// (ErrLastAdmin). The move is audited on the user; the user's sessions end.
+// that name; an actor whose role has OwnDepartment moves users only to
+// accounts that have their department (ErrNotFound otherwise). Moving the
+// last active admin out of an account is refused (ErrLastAdmin). The move
+// is audited on the user; the user's sessions end.
 func (m *Manager) MoveUser(ctx context.Context, actorID, userID, accountID string) (User, error) {
 	if accountID == "" {
 		return User{}, fieldError(ErrInvalidInput, "account_id", "is required: the account to move the user to")
@@ -35,6 +37,11 @@ func (m *Manager) MoveUser(ctx context.Context, actorID, userID, accountID strin
 		c.keepAdmin = isActiveAdmin(*u)
 		u.AccountID, u.Groups = dest.ID, nil
 		u.Department, _ = dest.department(u.Department) // kept only where the destination has it
+		if !act.system && act.role.OwnDepartment && u.Department != act.user.Department {
+			// A department-bound actor moves users within their department
+			// only, as UpdateProfile lets them give no other.
+			return fieldError(ErrNotFound, "department", "the destination has no department of the actor's")
+		}
 
 		return nil
 	})

@@ -415,6 +415,20 @@ func testDepartmentBoundRoles(t *testing.T, su *suite) {
 	_, err = e.m.ChangeRole(e.ctx, boss.ID, plain.ID, "dept_editor")
 	ok(t, err)
 	eq(t, "a department editor on a Sales file", e.can(plain.ID, "files.edit", &salesFile), false)
+	// Nor can they move a user out of their department by moving them to
+	// an account without it (as they cannot clear it with UpdateProfile).
+	bare, _ := e.account(e.admin.ID, e.root.ID, "No departments", "bare-admin@example.com")
+	ops, _ := e.account(e.admin.ID, e.root.ID, "Also Operations", "ops2-admin@example.com")
+	_, err = e.m.AddDepartment(e.ctx, e.admin.ID, ops.ID, "Operations")
+	ok(t, err)
+	_, err = e.m.MoveUser(e.ctx, boss.ID, plain.ID, bare.ID)
+	isErr(t, err, usermgmt.ErrNotFound)
+	eq(t, "account after the refused move", e.get(plain.ID).AccountID, e.root.ID)
+	moved, err := e.m.MoveUser(e.ctx, boss.ID, plain.ID, ops.ID)
+	ok(t, err)
+	eq(t, "department after the move", moved.Department, "Operations")
+	_, err = e.m.MoveUser(e.ctx, boss.ID, plain.ID, e.root.ID)
+	ok(t, err)
 	// An unbound grant of the permission lets the boss give it unbound.
 	_, err = e.m.Grant(e.ctx, e.admin.ID, boss.ID, usermgmt.Grant{Permission: "files.edit"})
 	ok(t, err)
