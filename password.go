@@ -72,7 +72,7 @@ func (p PasswordPolicy) Describe() string {
 		s += " Avoid common passwords."
 	}
 	if !p.AllowEmail {
-		s += " Do not include your email address."
+		s += " Do not include your email address or the part of it before the @."
 	}
 	return s
 }
@@ -96,8 +96,15 @@ func (p PasswordPolicy) Check(password, email string) error {
 	if !p.AllowCommon && isCommonPassword(lower) {
 		reasons = append(reasons, "is a commonly used password")
 	}
-	if !p.AllowEmail && email != "" && containsEmail(lower, strings.ToLower(email)) {
-		reasons = append(reasons, "must not contain your email address")
+	if !p.AllowEmail && email != "" {
+		switch containsEmail(lower, strings.ToLower(email)) {
+		case emailWhole:
+			reasons = append(reasons, "must not contain your email address")
+		case emailLocal:
+			// Say which part: a user who sees "your email address" and
+			// finds no "@" in their password cannot tell what to change.
+			reasons = append(reasons, "must not contain the part of your email address before the @")
+		}
 	}
 	if reasons != nil {
 		return &PasswordError{Reasons: reasons}
@@ -105,12 +112,22 @@ func (p PasswordPolicy) Check(password, email string) error {
 	return nil
 }
 
-func containsEmail(lowerPassword, email string) bool {
+// What of the email address a password contains.
+const (
+	emailNone = iota
+	emailWhole
+	emailLocal // the local part, of four characters or more
+)
+
+func containsEmail(lowerPassword, email string) int {
 	if strings.Contains(lowerPassword, email) {
-		return true
+		return emailWhole
 	}
 	local, _, _ := strings.Cut(email, "@")
-	return len(local) >= 4 && strings.Contains(lowerPassword, local)
+	if len(local) >= 4 && strings.Contains(lowerPassword, local) {
+		return emailLocal
+	}
+	return emailNone
 }
 
 //go:embed common_passwords.txt
