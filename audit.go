@@ -190,11 +190,11 @@ func (m *Manager) userEvent(ctx context.Context, now time.Time, act actor, actio
 	return ev, err
 }
 
-// HistoryQuery selects a page of audit events for History and
+// AuditQuery selects a page of audit events for History and
 // AccountHistory.
 type AuditQuery struct {
-	// UserID is the user whose events History lists (ignored by
-	// AccountHistory).
+	// UserID is the user whose events History lists: required there
+	// (ignored by AccountHistory).
 	UserID string `json:"user_id,omitempty"`
 	// AccountID is the account whose subtree's events AccountHistory lists;
 	// empty means the actor's account (ignored by History).
@@ -230,10 +230,15 @@ func (m *Manager) historyQuery(q AuditQuery) (HistoryQuery, int, error) {
 // History returns a page of a user's audit events, newest first, filtered
 // by q. Users may read their own history; reading anyone else's takes
 // PermManageUsers over them. The history of a removed user stays readable.
+// An empty q.UserID is a *FieldError (ErrInvalidInput); AccountHistory
+// lists an account's events.
 func (m *Manager) History(ctx context.Context, actorID string, q AuditQuery) (Page[AuditEvent], error) {
 	hq, limit, err := m.historyQuery(q)
 	if err != nil {
 		return Page[AuditEvent]{}, err
+	}
+	if q.UserID == "" {
+		return Page[AuditEvent]{}, fieldError(ErrInvalidInput, "user_id", "is required (AccountHistory lists an account's events)")
 	}
 	if _, err := m.readableUser(ctx, actorID, q.UserID); err != nil {
 		return Page[AuditEvent]{}, err
