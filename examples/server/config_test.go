@@ -176,3 +176,16 @@ func TestBootstrap(t *testing.T) {
 		t.Fatalf("accounts after two starts: %+v, %v", page.Items, err)
 	}
 }
+
+// TestUsagePlaceholders: -h names each flag's value by what it is. The
+// backquoted word of a usage string becomes the placeholder, so a word
+// quoted by mistake shows as "-max-hashes once".
+func TestUsagePlaceholders(t *testing.T) {
+	var usage bytes.Buffer
+	_, _ = parseConfig([]string{"-h"}, env(nil), &usage)
+	for _, want := range []string{"-max-hashes n\n", "-login-burst n\n", "-addr address\n", "-db file\n"} {
+		if !strings.Contains(usage.String(), want) {
+			t.Errorf("usage has no %q:\n%s", want, usage.String())
+		}
+	}
+}
