@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"os"
 	"strings"
@@ -117,12 +118,16 @@ func Open(ctx context.Context, path string, opts ReadOptions) (*Reader, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &FileError{Err: ErrRead, Cause: err}
+		return nil, &FileError{Err: ErrRead, Detail: openProblem(err), Cause: err}
 	}
 	st, err := f.Stat()
 	if err != nil {
 		_ = f.Close()
-		return nil, &FileError{Err: ErrRead, Cause: err}
+		return nil, &FileError{Err: ErrRead, Detail: openProblem(err), Cause: err}
+	}
+	if st.IsDir() {
+		_ = f.Close()
+		return nil, &FileError{Err: ErrRead, Detail: "it is a directory"}
 	}
 	place := ""
 	if st.Mode().IsRegular() {
@@ -135,6 +140,20 @@ func Open(ctx context.Context, path string, opts ReadOptions) (*Reader, error) {
 	}
 	rd.closer = f
 	return rd, nil
+}
+
+// openProblem words the common reasons a path cannot be opened, for
+// FileError.Detail: the admin chose the path, so saying it is missing or
+// unreadable tells them nothing they may not know. Other causes stay in
+// FileError.Cause only.
+func openProblem(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	return ""
 }
 
 // newReader is NewReader; path, when not "", is a regular file holding the
