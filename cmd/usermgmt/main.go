@@ -246,6 +246,10 @@ func (a *app) open(ctx context.Context) (func(), error) {
 	a.actor = usermgmt.System
 	if a.as != "" {
 		u, err := m.UserByEmail(ctx, usermgmt.System, a.as)
+		if errors.Is(err, usermgmt.ErrNotFound) {
+			done()
+			return nil, fmt.Errorf("-as %s: no user has this address: %w", a.as, err)
+		}
 		if err != nil {
 			done()
 			return nil, fmt.Errorf("-as %s: %w", a.as, err)

@@ -473,7 +473,7 @@ func TestRefusals(t *testing.T) {
 			require.Contains(t, r.stderr, "--account ID is required when acting as System")
 			r = b.cli(t, "", "-as", "nobody@acme.example", "users", "list")
 			require.Equal(t, exitFailed, r.code)
-			require.Contains(t, r.stderr, "not found")
+			require.Contains(t, r.stderr, "-as nobody@acme.example: no user has this address")
 			m := b.manager(t)
 			gen, err := m.UserByEmail(context.Background(), usermgmt.System, "gen@acme.example")
 			require.NoError(t, err)
