@@ -157,7 +157,8 @@ type Store interface {
 	// A wrong password (o.Success false): when the user is in StatusActive,
 	// FailedAttempts is incremented (Version+1), and o.FailureEvent is
 	// written when its ID is set; when FailedAttempts then reaches o.Limit,
-	// the user becomes StatusLocked with LockedAt o.At, SessionVersion+1,
+	// the user becomes StatusLocked with LockedAt and UpdatedAt o.At,
+	// SessionVersion+1,
 	// and o.LockEvent (when its ID is set) and o.LockMessages are written
 	// with it. Returns the updated user and true; a user not Active is
 	// returned unchanged (but for the lease) with false, and no event is

@@ -38,11 +38,16 @@ type User struct {
 	// zero when none is pending.
 	InvitationExpiresAt time.Time `json:"invitation_expires_at,omitzero"`
 	CreatedAt           time.Time `json:"created_at"`
-	UpdatedAt           time.Time `json:"updated_at"`
-	ActivatedAt         time.Time `json:"activated_at,omitzero"`
-	LastLoginAt         time.Time `json:"last_login_at,omitzero"`
-	LastActiveAt        time.Time `json:"last_active_at,omitzero"`
-	LockedAt            time.Time `json:"locked_at,omitzero"`
+	// UpdatedAt is when the user last changed: any change an admin, the
+	// user or System makes, the lock after the last wrong password
+	// included. Logins, failed passwords that do not lock (even when
+	// Policy.AuditLogins records them) and Touch leave it alone; they move
+	// LastLoginAt and LastActiveAt.
+	UpdatedAt    time.Time `json:"updated_at"`
+	ActivatedAt  time.Time `json:"activated_at,omitzero"` // when the user first became Active
+	LastLoginAt  time.Time `json:"last_login_at,omitzero"`
+	LastActiveAt time.Time `json:"last_active_at,omitzero"` // last login, Touch, or move into Active: drives inactivity
+	LockedAt     time.Time `json:"locked_at,omitzero"`      // when the user was last Locked; kept after an unlock
 	// SessionVersion moves whenever the user's sessions must end (see
 	// Manager.SessionValid).
 	SessionVersion int64 `json:"session_version"`

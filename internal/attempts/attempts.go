@@ -67,7 +67,7 @@ func Finish(u *usermgmt.UserRecord, o *usermgmt.AttemptOutcome) Outcome {
 		out.Recorded = true
 		evs = append(evs, &o.FailureEvent)
 		if u.FailedAttempts >= o.Limit {
-			u.Status, u.LockedAt = usermgmt.StatusLocked, o.At
+			u.Status, u.LockedAt, u.UpdatedAt = usermgmt.StatusLocked, o.At, o.At
 			u.SessionVersion++
 			evs = append(evs, &o.LockEvent)
 			out.Messages = o.LockMessages

@@ -40,7 +40,7 @@ else
   r.failed = string.format("%d", failed)
   evs = {failure}
   if failed >= limit then
-    r.status, r.locked, r.sessver = "locked", at, incr(r.sessver)
+    r.status, r.locked, r.updated, r.sessver = "locked", at, at, incr(r.sessver)
     evs[#evs + 1] = lock
     ms = lockMessages
   end
