@@ -163,7 +163,18 @@ func TestNewValidatesOptions(t *testing.T) {
 	_, err = usermgmt.New(s, usermgmt.WithSender(brokenSender{}))
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "template")
+	// A Sender only ever sends from the outbox: without WithOutboxKeys
+	// nothing would reach it, and invitations would go nowhere silently.
+	_, err = usermgmt.New(s, usermgmt.WithSender(captureSender{}))
+	require.ErrorIs(t, err, usermgmt.ErrNotConfigured)
+	require.Contains(t, err.Error(), "WithOutboxKeys")
+	_, err = usermgmt.New(s, usermgmt.WithSender(captureSender{}), usermgmt.WithOutboxKeys(fixture.OutboxKey))
+	require.NoError(t, err)
 }
+
+type captureSender struct{}
+
+func (captureSender) Send(context.Context, usermgmt.Notification) error { return nil }
 
 type brokenSender struct{}
 

@@ -62,7 +62,8 @@ func WithOutboxKeys(current OutboxKey, older ...OutboxKey) Option {
 }
 
 // WithSender sets the Sender DeliverDue and RunDelivery use when their
-// options name none. A Sender with a Validate() error method (package
+// options name none. It needs WithOutboxKeys, where the messages wait (New
+// reports ErrNotConfigured otherwise). A Sender with a Validate() error method (package
 // mail's checks its templates) is validated by New, so that a broken
 // template fails when the Manager is built, not when a message is sent.
 func WithSender(s Sender) Option {

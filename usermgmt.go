@@ -247,7 +247,8 @@ func WithObserver(f func(ctx context.Context, ev AuditEvent)) Option {
 
 // New returns a Manager over store. It returns an error wrapping
 // ErrInvalidInput when an option is out of range, ErrUnknownPermission
-// when a role names a permission outside WithPermissions' registry.
+// when a role names a permission outside WithPermissions' registry, and
+// ErrNotConfigured for WithSender without WithOutboxKeys.
 func New(store Store, opts ...Option) (*Manager, error) {
 	if store == nil {
 		return nil, fieldError(ErrInvalidInput, "store", "is nil")
@@ -282,6 +283,9 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	}
 	if m.clock == nil || m.log == nil {
 		return nil, fieldError(ErrInvalidInput, "options", "clock and logger must not be nil")
+	}
+	if m.sender != nil && m.outbox == nil {
+		return nil, fmt.Errorf("%w: WithSender needs WithOutboxKeys (the Sender delivers what the outbox holds)", ErrNotConfigured)
 	}
 	m.hasher = newHasher(m.hashParams, m.maxHashes)
 	m.disposable = domainSet(m.policy.DisposableDomains)
