@@ -221,7 +221,9 @@ func (m *Manager) SetPassword(ctx context.Context, actorID, userID, password str
 // one counting toward the lockout; it is refused with ErrWrongPassword
 // (ErrLocked when it locks the user), never ErrInvalidCredentials, so that
 // an application does not take it for an ended session. The user's other
-// sessions end (SessionVersion moves) and they are told by email.
+// sessions end (SessionVersion moves) and they are told by email; the
+// session the change was made in ends too unless the application stores
+// the returned User's SessionVersion in it (httpapi.SCSActor.Login does).
 func (m *Manager) ChangePassword(ctx context.Context, userID, current, newPassword string) (User, error) {
 	act, err := m.actor(ctx, userID)
 	if err != nil {
