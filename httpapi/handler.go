@@ -45,14 +45,16 @@
 //
 //   - JSON bodies with snake_case names; unknown fields, trailing data and
 //     bodies over 1 MB are refused (400, 413).
-//   - Writes (POST, PUT, PATCH, and DELETE with a body) accept only
-//     Content-Type application/json (415 otherwise), so that a cross-site
-//     HTML form cannot make a change. The import, which takes
-//     multipart/form-data as a form can, is refused (403 cross_origin) when
-//     a browser sends it from an origin other than the handler's own and
-//     not listed in Options.AllowedOrigins (Sec-Fetch-Site and Origin, as
-//     http.CrossOriginProtection reads them). No CORS header is sent unless
-//     Options.AllowedOrigins lists the origin.
+//   - Writes accept only Content-Type application/json (415 otherwise), so
+//     that a cross-site HTML form cannot make a change: every POST, PUT and
+//     PATCH, even one whose body is optional and left empty (POST
+//     /users/{id}/ban needs the header too), and a DELETE that has a body.
+//     POST /import takes multipart/form-data instead, as a form can, so it
+//     is refused (403 cross_origin) when a browser sends it from an origin
+//     other than the handler's own and not listed in Options.AllowedOrigins
+//     (Sec-Fetch-Site and Origin, as http.CrossOriginProtection reads
+//     them). No CORS header is sent unless Options.AllowedOrigins lists the
+//     origin.
 //   - Errors are RFC 9457 problem details (application/problem+json) with
 //     the stable code of the usermgmt error ("code"), the fields at fault
 //     ("errors": [{"field", "reason"}]) and the broken password rules
