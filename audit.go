@@ -65,10 +65,10 @@ type AuditEvent struct {
 	ActorID    string    `json:"actor_id"`              // the user who made the change, or System
 	ActorEmail string    `json:"actor_email,omitempty"` // the actor's email when the change was made
 	Action     Action    `json:"action"`
-	UserID     string    `json:"user_id,omitempty"`  // the user changed
-	GroupID    string    `json:"group_id,omitempty"` // the group changed
-	AccountID  string    `json:"account_id"`         // the account of the user or group changed, or the account itself
-	Changes    []Change  `json:"changes"`
+	UserID     string    `json:"user_id,omitempty"`    // the user changed
+	GroupID    string    `json:"group_id,omitempty"`   // the group changed
+	AccountID  string    `json:"account_id"`           // the account of the user or group changed, or the account itself
+	Changes    []Change  `json:"changes"`              // [] when no field moved (a login); never nil from the Manager
 	IP         string    `json:"ip,omitempty"`         // from WithRequestMeta
 	UserAgent  string    `json:"user_agent,omitempty"` // from WithRequestMeta
 	Reason     string    `json:"reason,omitempty"`     // from WithRequestMeta
@@ -170,6 +170,24 @@ func grantsString(gs []Grant) string {
 	return strings.Join(s, ",")
 }
 
+// view is the event as callers get it: Changes never nil, so that an
+// event that moves no field (a login) encodes "changes":[] like the other
+// lists of the JSON views. Stores may keep either.
+func (e AuditEvent) view() AuditEvent {
+	if e.Changes == nil {
+		e.Changes = []Change{}
+	}
+	return e
+}
+
+// historyPage is newPage for audit events, in their view.
+func historyPage(evs []AuditEvent, limit int) Page[AuditEvent] {
+	for i := range evs {
+		evs[i] = evs[i].view()
+	}
+	return newPage(evs, limit, func(e AuditEvent) string { return e.ID })
+}
+
 // event builds the audit record of a change made by act at now.
 func (m *Manager) event(ctx context.Context, now time.Time, act actor, action Action, changes []Change) (AuditEvent, error) {
 	id, err := newID()
@@ -248,7 +266,7 @@ func (m *Manager) History(ctx context.Context, actorID string, q AuditQuery) (Pa
 	if err != nil {
 		return Page[AuditEvent]{}, err
 	}
-	return newPage(evs, limit, func(e AuditEvent) string { return e.ID }), nil
+	return historyPage(evs, limit), nil
 }
 
 // AccountHistory returns a page of the audit trail of an account subtree —
@@ -277,5 +295,5 @@ func (m *Manager) AccountHistory(ctx context.Context, actorID string, q AuditQue
 	if err != nil {
 		return Page[AuditEvent]{}, err
 	}
-	return newPage(evs, limit, func(e AuditEvent) string { return e.ID }), nil
+	return historyPage(evs, limit), nil
 }

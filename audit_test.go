@@ -2,6 +2,7 @@ package usermgmt_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -29,4 +30,35 @@ func TestHistoryNeedsUserID(t *testing.T) {
 	page, err := m.History(ctx, admin.User.ID, usermgmt.AuditQuery{UserID: admin.User.ID})
 	require.NoError(t, err)
 	require.NotEmpty(t, page.Items)
+}
+
+// TestEventChangesNeverNull: an event that changes no field (a login, a
+// failed login) lists its changes as [], like every other list of the
+// JSON views, not null.
+func TestEventChangesNeverNull(t *testing.T) {
+	ctx := context.Background()
+	var observed []usermgmt.AuditEvent
+	m := newManager(t, usermgmt.WithPolicy(usermgmt.Policy{AuditLogins: true}),
+		usermgmt.WithObserver(func(_ context.Context, ev usermgmt.AuditEvent) { observed = append(observed, ev) }))
+	_, admin, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Acme",
+		Admin: usermgmt.NewUser{Email: "ada@acme.example", FirstName: "Ada", LastName: "Admin", Password: "correct horse battery staple"}})
+	require.NoError(t, err)
+	_, err = m.Authenticate(ctx, "ada@acme.example", "correct horse battery staple")
+	require.NoError(t, err)
+	_, err = m.Authenticate(ctx, "ada@acme.example", "not the password")
+	require.ErrorIs(t, err, usermgmt.ErrInvalidCredentials)
+
+	page, err := m.History(ctx, admin.User.ID, usermgmt.AuditQuery{UserID: admin.User.ID,
+		Actions: []usermgmt.Action{usermgmt.ActionLogin, usermgmt.ActionLoginFailed}})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 2)
+	trail, err := m.AccountHistory(ctx, admin.User.ID, usermgmt.AuditQuery{
+		Actions: []usermgmt.Action{usermgmt.ActionLogin, usermgmt.ActionLoginFailed}})
+	require.NoError(t, err)
+	require.Len(t, observed, 4) // the account and its admin created, the login, the failure
+	for _, ev := range append(append(page.Items, trail.Items...), observed[2:]...) {
+		b, err := json.Marshal(ev)
+		require.NoError(t, err)
+		require.Contains(t, string(b), `"changes":[]`, ev.Action)
+	}
 }

@@ -336,6 +336,7 @@ func (m *Manager) observe(ctx context.Context, evs ...AuditEvent) {
 		if ev.ID == "" {
 			continue
 		}
+		ev = ev.view()
 		for _, f := range m.observers {
 			f(ctx, ev)
 		}
