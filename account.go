@@ -220,7 +220,7 @@ func (m *Manager) updateAccount(ctx context.Context, actorID, accountID string, 
 }
 
 // AccountPatch holds the account fields UpdateAccount may change; nil
-// fields are left as they are.
+// fields are left as they are: AccountPatch{Name: new("Acme Europe")}.
 type AccountPatch struct {
 	Name   *string `json:"name,omitempty"`
 	Locale *string `json:"locale,omitempty"`

@@ -322,7 +322,7 @@ func (m *Manager) updateGroup(ctx context.Context, actorID, groupID string, acti
 }
 
 // GroupPatch holds the group fields UpdateGroup may change; nil fields are
-// left as they are.
+// left as they are: GroupPatch{Description: new("On call")}.
 type GroupPatch struct {
 	Name        *string `json:"name,omitempty"`
 	Description *string `json:"description,omitempty"`

@@ -373,7 +373,7 @@ func (m *Manager) UserByEmail(ctx context.Context, actorID, email string) (User,
 // left as it is; a non-nil one replaces the stored value (an empty
 // Locale or Department clears it). Users may edit their own names and
 // locale; Department, and anyone else's profile, take PermManageUsers over
-// the user.
+// the user. Set a field with new: Profile{FirstName: new("Grace")}.
 type Profile struct {
 	FirstName  *string `json:"first_name,omitempty"`
 	LastName   *string `json:"last_name,omitempty"`
