@@ -3,6 +3,7 @@ package usermgmt
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -53,7 +54,9 @@ type InviteResult struct {
 	// UserID is the created user, or the existing one when it lies in the
 	// actor's reach; empty for a user outside it.
 	UserID string `json:"user_id,omitempty"`
-	// DuplicateOf is the index of the earlier row with the same email.
+	// DuplicateOf is the index of the earlier row with the same email,
+	// for a SkippedDuplicate row; JSON carries it for such rows only, 0
+	// included.
 	DuplicateOf int `json:"duplicate_of,omitempty"`
 	// Token is the raw invitation token of an Invited row (also mailed
 	// when the Manager has an outbox). It is never marshalled.
@@ -63,6 +66,19 @@ type InviteResult struct {
 	Field string `json:"field,omitempty"`
 	Code  string `json:"code,omitempty"`    // ErrorCode(Err)
 	Error string `json:"message,omitempty"` // Err's text, safe to show
+}
+
+// MarshalJSON writes duplicate_of for every SkippedDuplicate row: it is an
+// index, and omitempty alone would drop a duplicate of row 0.
+func (r InviteResult) MarshalJSON() ([]byte, error) {
+	type plain InviteResult // without the method
+	if r.Outcome != SkippedDuplicate {
+		return json.Marshal(plain(r))
+	}
+	return json.Marshal(struct {
+		plain
+		DuplicateOf int `json:"duplicate_of"` // shadows the embedded one
+	}{plain(r), r.DuplicateOf})
 }
 
 // inviteBatch is how many users one store write creates in InviteUsers.

@@ -2,6 +2,7 @@ package usermgmt_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -104,4 +105,33 @@ func TestInviteUsersAcrossBatches(t *testing.T) {
 	page, err = m.ListUsers(ctx, admin.User.ID, usermgmt.UserQuery{Total: true})
 	require.NoError(t, err)
 	require.Equal(t, 1+1201, *page.Total)
+}
+
+// TestInviteResultDuplicateOfFirstRow: a row repeating row 0 says so in
+// JSON too. DuplicateOf is an index, and omitempty dropped the 0, leaving
+// "skipped_duplicate" without saying of which row.
+func TestInviteResultDuplicateOfFirstRow(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t)
+	_, admin, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Acme",
+		Admin: usermgmt.NewUser{Email: "ada@acme.example", FirstName: "Ada", LastName: "Admin", Password: fixture.Password}})
+	require.NoError(t, err)
+	res, err := m.InviteUsers(ctx, admin.User.ID, usermgmt.BulkInvite{DryRun: true, Rows: []usermgmt.NewUser{
+		{Email: "x@acme.example"}, {Email: "y@acme.example"}, {Email: "X@acme.example"}, {Email: "y@acme.example"}}})
+	require.NoError(t, err)
+	var got []map[string]any
+	b, err := json.Marshal(res)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &got))
+	require.NotContains(t, got[0], "duplicate_of")
+	require.NotContains(t, got[1], "duplicate_of")
+	require.Equal(t, "skipped_duplicate", got[2]["outcome"])
+	require.Equal(t, 0.0, got[2]["duplicate_of"])
+	require.Equal(t, 1.0, got[3]["duplicate_of"])
+
+	// And back.
+	var back []usermgmt.InviteResult
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Equal(t, usermgmt.SkippedDuplicate, back[2].Outcome)
+	require.Equal(t, 1, back[3].DuplicateOf)
 }
