@@ -63,8 +63,9 @@ func fileProblem(err error) error {
 }
 
 func (h *Handler) importUsers(c *call) error {
-	q := newQuery(c.r, "dry_run", "account_id", "role", "sheet")
+	q := newQuery(c.r, "dry_run", "account_id", "role", "sheet", "create_disabled")
 	dry, accountID, role, sheet := q.bool("dry_run"), q.str("account_id"), q.str("role"), q.str("sheet")
+	disabled := q.bool("create_disabled")
 	if err := q.err(); err != nil {
 		return err
 	}
@@ -100,7 +101,7 @@ func (h *Handler) importUsers(c *call) error {
 	}
 	defer func() { _ = rd.Close() }()
 
-	rep, err := bulk.Import(c.ctx, h.m, c.actor, rd, bulk.ImportOptions{DryRun: dry, AccountID: accountID, Role: role})
+	rep, err := bulk.Import(c.ctx, h.m, c.actor, rd, bulk.ImportOptions{DryRun: dry, AccountID: accountID, Role: role, CreateDisabled: disabled})
 	if rep == nil {
 		var fe *bulk.FileError
 		if errors.As(err, &fe) {

@@ -217,3 +217,21 @@ func TestImportRefusesCrossSiteForms(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.status, "%v: %s", h, r.body)
 	}
 }
+
+// TestImportCreateDisabled: the upload takes ImportOptions.CreateDisabled
+// as the CLI's --disabled does: rows without an Active cell are created
+// Disabled, uninvited; a row saying yes is still invited.
+func TestImportCreateDisabled(t *testing.T) {
+	e := newEnv(t)
+	csv := "Email,Active\nfay@example.com,\ngus@example.com,yes\n"
+	r := e.importFile(e.admin.ID, "?create_disabled=true", "users.csv", []byte(csv))
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var out httpapi.ImportResponse
+	r.json(&out)
+	require.Len(t, out.Rows, 2)
+	require.Equal(t, usermgmt.CreatedDisabled, out.Rows[0].Outcome)
+	require.Equal(t, usermgmt.Invited, out.Rows[1].Outcome)
+	fay, err := e.m.UserByEmail(e.ctx, usermgmt.System, "fay@example.com")
+	require.NoError(t, err)
+	require.Equal(t, usermgmt.StatusDisabled, fay.Status)
+}
