@@ -38,7 +38,7 @@ const (
 	CreatedActive      InviteOutcome = "created"             // user created Active with an imported password hash
 	CreatedDisabled    InviteOutcome = "created_disabled"    // user created Disabled, nothing mailed
 	SkippedExists      InviteOutcome = "skipped_exists"      // a user with the email exists (maybe in another tenant)
-	SkippedPending     InviteOutcome = "skipped_pending"     // an invitation for the email is pending
+	SkippedPending     InviteOutcome = "skipped_pending"     // an Invited user has the email, even one whose invitation expired (ResendInvitation renews it)
 	SkippedDuplicate   InviteOutcome = "skipped_duplicate"   // the email appears on an earlier row (DuplicateOf)
 	RejectedInvalid    InviteOutcome = "rejected_invalid"    // not a valid address
 	RejectedDisposable InviteOutcome = "rejected_disposable" // a disposable-mail domain
