@@ -127,8 +127,8 @@ type NewGroup struct {
 
 // CreateGroup creates a group in an account and returns it. It takes
 // PermManageUsers over the account; every grant must be grantable and held
-// by the actor. Returns ErrDuplicateName when a group of the account has
-// the name, ignoring case.
+// by the actor. Returns ErrDuplicateName (a *FieldError on "name") when a
+// group of the account has the name, ignoring case.
 func (m *Manager) CreateGroup(ctx context.Context, actorID string, in NewGroup) (Group, error) {
 	name, err := validateGroupName("name", in.Name)
 	if err != nil {
@@ -168,7 +168,7 @@ func (m *Manager) CreateGroup(ctx context.Context, actorID string, in NewGroup) 
 	}
 	ev.GroupID, ev.AccountID = g.ID, g.AccountID
 	if err := m.store.CreateGroup(ctx, g, ev); err != nil {
-		return Group{}, err
+		return Group{}, groupNameTaken(err)
 	}
 	m.observe(ctx, ev)
 	return g.view(), nil
@@ -329,6 +329,8 @@ type GroupPatch struct {
 }
 
 // UpdateGroup renames a group or changes its description, and returns it.
+// Returns ErrDuplicateName (a *FieldError on "name") when another group of
+// the account has the name, ignoring case.
 func (m *Manager) UpdateGroup(ctx context.Context, actorID, groupID string, p GroupPatch) (Group, error) {
 	var name, desc string
 	var err error
@@ -342,7 +344,7 @@ func (m *Manager) UpdateGroup(ctx context.Context, actorID, groupID string, p Gr
 			return Group{}, err
 		}
 	}
-	return m.updateGroup(ctx, actorID, groupID, ActionGroupUpdate, func(g *Group, _ actor) error {
+	out, err := m.updateGroup(ctx, actorID, groupID, ActionGroupUpdate, func(g *Group, _ actor) error {
 		before := *g
 		if p.Name != nil {
 			g.Name, g.NameKey = name, nameKey(name)
@@ -355,6 +357,7 @@ func (m *Manager) UpdateGroup(ctx context.Context, actorID, groupID string, p Gr
 		}
 		return nil
 	})
+	return out, groupNameTaken(err)
 }
 
 // GrantGroup gives a group a grant, and so every member; RevokeGroupGrant
@@ -612,4 +615,13 @@ func (m *Manager) RemoveDepartment(ctx context.Context, actorID, accountID, name
 		a.Departments = slices.Delete(a.Departments, i, i+1)
 		return nil
 	})
+}
+
+// groupNameTaken words a store's ErrDuplicateName as the field at fault,
+// as a taken department name is.
+func groupNameTaken(err error) error {
+	if errors.Is(err, ErrDuplicateName) {
+		return fieldError(ErrDuplicateName, "name", "the account has a group of that name")
+	}
+	return err
 }
