@@ -394,9 +394,12 @@ func (m *Manager) RevokeGroupGrant(ctx context.Context, actorID, groupID string,
 }
 
 // DeleteGroup deletes a group: its grants count for no member from this
-// call's first write on, and every member leaves it, each with an event
-// (see the package's Groups section for how the sequence resumes). It
-// returns the deleted group.
+// call's first write on, and every member leaves it, each with an event. It
+// returns the deleted group. When the call fails part way (the store, a
+// cancelled context), the group stays deleted and the members not yet
+// reached keep its ID in User.Groups, its grants counting for none of
+// them; calling DeleteGroup again takes the rest out. A deleted group can
+// still be read (Group), never changed.
 func (m *Manager) DeleteGroup(ctx context.Context, actorID, groupID string) (Group, error) {
 	g, err := m.updateGroup(ctx, actorID, groupID, ActionGroupDelete, func(g *Group, _ actor) error {
 		if g.Deleted {
