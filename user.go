@@ -131,8 +131,11 @@ func validateLocale(v string) (string, error) {
 // NewUser is the input for CreateUser, and a row of InviteUsers.
 type NewUser struct {
 	// AccountID is the user's account; empty means the actor's own.
-	AccountID  string   `json:"account_id,omitempty"`
-	Email      string   `json:"email"`
+	AccountID string `json:"account_id,omitempty"`
+	Email     string `json:"email"`
+	// FirstName and LastName are required by CreateUser and CreateAccount;
+	// rows of InviteUsers (and so spreadsheet imports) may leave them empty
+	// for the invitee to fill in (Acceptance).
 	FirstName  string   `json:"first_name"`
 	LastName   string   `json:"last_name"`
 	Role       string   `json:"role,omitempty"`       // default RoleGeneral
