@@ -164,7 +164,7 @@ func (h *Handler) exportUsers(c *call) error {
 	}}
 	if _, err := bulk.Export(c.ctx, h.m, c.actor, uq, lw, format); err != nil {
 		if !lw.started {
-			return err
+			return asParam(err, "statuses", "status")
 		}
 		// Part of the file is sent: end the response abruptly, so that
 		// the client cannot take a truncated file for a whole one.

@@ -175,7 +175,8 @@ func TestExport(t *testing.T) {
 	require.Error(t, err)
 
 	e.do(req{method: "GET", path: base + "/export?format=pdf", as: e.admin.ID}).refused(http.StatusBadRequest, "invalid_query")
-	e.do(req{method: "GET", path: base + "/export?status=sleeping", as: e.admin.ID}).refused(http.StatusUnprocessableEntity, "invalid_input")
+	p := e.do(req{method: "GET", path: base + "/export?status=sleeping", as: e.admin.ID}).refused(http.StatusUnprocessableEntity, "invalid_input")
+	require.True(t, hasField(p, "status"), "%+v", p)
 	g := e.user(e.root.ID, "gene@example.com", usermgmt.RoleGeneral)
 	e.do(req{method: "GET", path: base + "/export", as: g.ID}).refused(http.StatusForbidden, "permission_denied")
 }

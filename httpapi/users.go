@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/usermgmt/usermgmt"
@@ -92,9 +93,22 @@ func (h *Handler) listUsers(c *call) error {
 	}
 	p, err := h.m.ListUsers(c.ctx, c.actor, uq)
 	if err != nil {
-		return err
+		return asParam(err, "statuses", "status")
 	}
 	return page(c, p)
+}
+
+// asParam renames the field of a *usermgmt.FieldError from the name a
+// query struct gives it to the name of the query parameter that carried
+// it, so that a problem's "errors" point at what the client sent.
+func asParam(err error, field, param string) error {
+	var fe *usermgmt.FieldError
+	if !errors.As(err, &fe) || fe.Field != field {
+		return err
+	}
+	renamed := *fe
+	renamed.Field = param
+	return &renamed
 }
 
 func (h *Handler) createUser(c *call) error {

@@ -112,7 +112,10 @@ func TestListUsers(t *testing.T) {
 	e.do(req{method: "GET", path: base + "/users?limit=5000", as: e.admin.ID}).refused(http.StatusUnprocessableEntity, "invalid_input")
 	e.do(req{method: "GET", path: base + "/users?cursor=bogus", as: e.admin.ID}).refused(http.StatusBadRequest, "invalid_cursor")
 	e.do(req{method: "GET", path: base + "/users?search=ab", as: e.admin.ID}).refused(http.StatusUnprocessableEntity, "invalid_input")
-	e.do(req{method: "GET", path: base + "/users?status=asleep", as: e.admin.ID}).refused(http.StatusUnprocessableEntity, "invalid_input")
+	// The problem names the query parameter, status, not UserQuery's field.
+	p3 := e.do(req{method: "GET", path: base + "/users?status=asleep", as: e.admin.ID}).refused(http.StatusUnprocessableEntity, "invalid_input")
+	require.True(t, hasField(p3, "status"), "%+v", p3)
+	require.False(t, hasField(p3, "statuses"), "%+v", p3)
 	e.do(req{method: "GET", path: base + "/users?role=emperor", as: e.admin.ID}).refused(http.StatusUnprocessableEntity, "unknown_role")
 	e.do(req{method: "GET", path: base + "/users?include_removed=maybe", as: e.admin.ID}).refused(http.StatusBadRequest, "invalid_query")
 	e.do(req{method: "GET", path: base + "/users?account_id=0190f0f0-0000-7000-8000-000000000000", as: e.admin.ID}).refused(http.StatusNotFound, "not_found")
