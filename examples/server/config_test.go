@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/internal/fixture"
@@ -148,7 +149,7 @@ func TestBootstrap(t *testing.T) {
 	c := config{Account: "Acme", AdminEmail: "Root@Acme.example"}
 	log := slog.New(slog.DiscardHandler)
 	var out bytes.Buffer
-	if err := bootstrap(ctx, m, c, "https://portal.example", &out, log); err != nil {
+	if err := bootstrap(ctx, m, c, "https://portal.example", time.Now(), &out, log); err != nil {
 		t.Fatal(err)
 	}
 	link := regexp.MustCompile(`admin invitation: (\S+)`).FindStringSubmatch(out.String())
@@ -168,7 +169,7 @@ func TestBootstrap(t *testing.T) {
 	}
 	// A later start finds the admin and does nothing.
 	out.Reset()
-	if err := bootstrap(ctx, m, c, "https://portal.example", &out, log); err != nil || out.Len() != 0 {
+	if err := bootstrap(ctx, m, c, "https://portal.example", time.Now(), &out, log); err != nil || out.Len() != 0 {
 		t.Fatalf("second start: %v, printed %q", err, out.String())
 	}
 	page, err := m.Accounts(ctx, admin.ID, usermgmt.AccountListQuery{})
@@ -187,5 +188,44 @@ func TestUsagePlaceholders(t *testing.T) {
 		if !strings.Contains(usage.String(), want) {
 			t.Errorf("usage has no %q:\n%s", want, usage.String())
 		}
+	}
+}
+
+// TestBootstrapAfterExpiry: an admin who never accepted and whose
+// invitation has expired gets a new one, printed, on the next start:
+// otherwise the operator has no way in (the CLI has no resend).
+func TestBootstrapAfterExpiry(t *testing.T) {
+	ctx := context.Background()
+	clock := usermgmt.NewFakeClock(fixture.Start)
+	m, err := usermgmt.New(memstore.New(), usermgmt.WithHashParams(fixture.FastHash), usermgmt.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := config{Account: "Acme", AdminEmail: "root@acme.example"}
+	log := slog.New(slog.DiscardHandler)
+	var out bytes.Buffer
+	if err := bootstrap(ctx, m, c, "https://portal.example", clock.Now(), &out, log); err != nil {
+		t.Fatal(err)
+	}
+	// Still valid: nothing printed, the first link still works.
+	clock.Advance(24 * time.Hour)
+	out.Reset()
+	if err := bootstrap(ctx, m, c, "https://portal.example", clock.Now(), &out, log); err != nil || out.Len() != 0 {
+		t.Fatalf("start within the week: %v, printed %q", err, out.String())
+	}
+	clock.Advance(7 * 24 * time.Hour)
+	if err := bootstrap(ctx, m, c, "https://portal.example", clock.Now(), &out, log); err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(`admin invitation: (\S+)`).FindStringSubmatch(out.String())
+	if link == nil {
+		t.Fatalf("no new link printed after the invitation expired:\n%s", out.String())
+	}
+	u, err := url.Parse(link[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AcceptInvitation(ctx, u.Query().Get("token"), usermgmt.Acceptance{Password: fixture.Password}); err != nil {
+		t.Fatalf("accepting the new link: %v", err)
 	}
 }

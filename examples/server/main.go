@@ -117,7 +117,7 @@ func serve(ctx context.Context, c config, stdout io.Writer, log *slog.Logger) (e
 		return err
 	}
 	defer m.Close()
-	if err := bootstrap(ctx, m, c, baseURL, stdout, log); err != nil {
+	if err := bootstrap(ctx, m, c, baseURL, time.Now(), stdout, log); err != nil {
 		return err
 	}
 	h, err := newHandler(m, c, log)
