@@ -531,6 +531,46 @@ func status(ctx context.Context, a *app, name string, args []string) error {
 	return nil
 }
 
+// resend issues a new invitation to each invited user in turn (a new
+// week, the old link void), queued for mailing like invite's.
+func resend(ctx context.Context, a *app, name string, args []string) error {
+	fs := a.flags(name)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageError("resend EMAIL...")
+	}
+	done, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	failed := false
+	for _, email := range pos {
+		u, err := a.user(ctx, email)
+		var inv usermgmt.Invitation
+		if err == nil {
+			inv, err = a.m.ResendInvitation(ctx, a.actor, u.ID)
+		}
+		if err != nil {
+			failed = true
+			fmt.Fprintf(a.stderr, "usermgmt: %s: %s\n", email, strings.TrimPrefix(err.Error(), "usermgmt: "))
+			continue
+		}
+		fmt.Fprintf(a.stdout, "%s\tinvited until %s\n", inv.Email, inv.ExpiresAt.UTC().Format(time.RFC3339))
+		if !a.outbox {
+			fmt.Fprintf(a.stdout, "invitation token for %s: %s\n", inv.Email, inv.Token)
+		}
+	}
+	a.noOutbox()
+	if failed {
+		return exitError(exitFailed)
+	}
+	return nil
+}
+
 func sweep(ctx context.Context, a *app, name string, args []string) error {
 	fs := a.flags(name)
 	asJSON := fs.Bool("json", false, "print JSON")

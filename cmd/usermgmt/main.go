@@ -13,6 +13,7 @@
 //	import FILE [--account ID] [--role R] [--disabled] [--sheet NAME] [--dry-run] [--json] [--strict]
 //	export [FILE|-] [--account ID] [--format csv|xlsx] [filters of users list]
 //	invite EMAIL... [--account ID] [--role R] [--json]
+//	resend EMAIL...                 (a new invitation, the old link void)
 //	unlock EMAIL [--password]       (--password reads the new password from standard input)
 //	ban | unban | disable | enable | reactivate | remove EMAIL...
 //	sweep [--json]
@@ -109,6 +110,7 @@ commands:
   import FILE [--account ID] [--role R] [--disabled] [--sheet NAME] [--dry-run] [--json] [--strict]
   export [FILE|-] [--account ID] [--format csv|xlsx] [filters of users list]
   invite EMAIL... [--account ID] [--role R] [--json]
+  resend EMAIL...
   unlock EMAIL [--password]
   ban | unban | disable | enable | reactivate | remove EMAIL...
   sweep [--json]
@@ -185,6 +187,7 @@ func init() {
 		"import":         importFile,
 		"export":         exportUsers,
 		"invite":         invite,
+		"resend":         resend,
 		"unlock":         unlock,
 		"ban":            status,
 		"unban":          status,

@@ -398,6 +398,12 @@ func testSession(t *testing.T, b backend) {
 	out = b.ok(t, "", "invite", "ken@acme.example", "lin@acme.example", "grace@acme.example", "--account", acme)
 	require.Contains(t, out, "ken@acme.example")
 	require.Contains(t, out, "skipped: invitation pending")
+	// ...which resend renews, voiding the old token.
+	out = b.ok(t, "", "resend", "grace@acme.example")
+	require.Contains(t, out, "grace@acme.example\tinvited until ")
+	r = b.cli(t, "", "resend", "ada@acme.example")
+	require.Equal(t, exitFailed, r.code)
+	require.Contains(t, r.stderr, "ada@acme.example")
 
 	// Status changes and history.
 	out = b.ok(t, "", "-as", "ada@acme.example", "ban", "grace@acme.example")
