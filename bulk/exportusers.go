@@ -19,7 +19,9 @@ import (
 // by ID where two accounts of the subtree share the name; groups by name
 // (by ID for a group the actor cannot read);
 // Active is "no" for a Disabled user. Importing the file again, into the
-// same account, skips every row as existing.
+// same account, skips every row (SkippedExists, or SkippedPending for an
+// invited user) but those of removed users (q.IncludeRemoved): their
+// addresses are free, and importing invites them anew.
 //
 // Users are read page by page (q.Limit per page, 0 meaning 1000) and
 // written as they come; for XLSX nothing reaches w before the last page.
