@@ -118,7 +118,9 @@ type Options struct {
 	// ExposeTokens returns the raw tokens of invitations and email changes
 	// in the responses of the admin routes that issue them. Leave it off
 	// when the Manager mails them (WithOutboxKeys): an admin who learns a
-	// user's token can act as that user.
+	// user's token can act as that user. With neither (no outbox and
+	// ExposeTokens off) an invitation issued through the API reaches
+	// nobody: its token is neither mailed nor returned.
 	ExposeTokens bool
 	// MaxBodyBytes bounds JSON request bodies. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
