@@ -6,22 +6,25 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/httpapi"
-	"github.com/usermgmt/usermgmt/internal/fixture"
 	"github.com/usermgmt/usermgmt/store/memstore"
 )
+
+// The examples use the in-memory store and cheap hash parameters so that
+// they run quickly; applications keep the default (OWASP) parameters.
 
 // ExampleNew mounts the API under /admin/api with an Actor from bearer
 // tokens that the application issues and verifies itself.
 func ExampleNew() {
-	m, _ := usermgmt.New(memstore.New(), usermgmt.WithHashParams(fixture.FastHash))
+	m, _ := usermgmt.New(memstore.New(), usermgmt.WithHashParams(usermgmt.HashParams{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}))
 	_, admin, _ := m.CreateAccount(context.Background(), usermgmt.System, usermgmt.NewAccount{Name: "Acme",
-		Admin: usermgmt.NewUser{Email: "ada@acme.example", FirstName: "Ada", LastName: "Admin", Password: fixture.Password}})
+		Admin: usermgmt.NewUser{Email: "ada@acme.example", FirstName: "Ada", LastName: "Admin", Password: "correct horse battery staple"}})
 
 	// The application's own tokens: here a map; in production a signed,
 	// expiring token or a lookup in the application's token table.
@@ -64,9 +67,9 @@ func ExampleNew() {
 // Login after Manager.Authenticate, and the API reads the session back,
 // ending it as soon as the user's sessions must end.
 func ExampleSCSActor() {
-	m, _ := usermgmt.New(memstore.New(), usermgmt.WithHashParams(fixture.FastHash))
+	m, _ := usermgmt.New(memstore.New(), usermgmt.WithHashParams(usermgmt.HashParams{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}))
 	_, _, _ = m.CreateAccount(context.Background(), usermgmt.System, usermgmt.NewAccount{Name: "Acme",
-		Admin: usermgmt.NewUser{Email: "ada@acme.example", FirstName: "Ada", LastName: "Admin", Password: fixture.Password}})
+		Admin: usermgmt.NewUser{Email: "ada@acme.example", FirstName: "Ada", LastName: "Admin", Password: "correct horse battery staple"}})
 
 	sessions := scs.New()
 	actor := httpapi.SCSActor{Sessions: sessions, Manager: m}
@@ -88,7 +91,7 @@ func ExampleSCSActor() {
 	mux.Handle("/admin/api/", api)
 	srv := sessions.LoadAndSave(mux)
 
-	r := httptest.NewRequest("POST", "/login", strings.NewReader("email=ada@acme.example&password="+strings.ReplaceAll(fixture.Password, " ", "+")))
+	r := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"email": {"ada@acme.example"}, "password": {"correct horse battery staple"}}.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	w := httptest.NewRecorder()
 	srv.ServeHTTP(w, r)
