@@ -77,9 +77,11 @@ type SMTPConfig struct {
 	// ServerName Host, TLS 1.2 or later); it is cloned, and ServerName is
 	// set to Host when empty.
 	TLSConfig *tls.Config
-	Auth      AuthMechanism
-	Username  string
-	Password  string // never logged nor put in an error
+	// Auth is the AUTH mechanism; AuthNone (the zero value) sends no
+	// credentials, and SMTP refuses it with a Username or Password set.
+	Auth     AuthMechanism
+	Username string
+	Password string // never logged nor put in an error
 	// HELOName is the name sent with EHLO; empty means os.Hostname.
 	HELOName string
 	// DialTimeout bounds setting up a connection: TCP connect, TLS
@@ -198,6 +200,11 @@ func SMTP(cfg SMTPConfig) (*SMTPTransport, error) {
 	}
 	switch cfg.Auth {
 	case AuthNone:
+		if cfg.Username != "" || cfg.Password != "" {
+			// Without a mechanism the credentials would never be sent, and
+			// the server's refusal would come only at the first message.
+			return nil, errors.New("mail: SMTPConfig.Username or Password is set but Auth is AuthNone; set Auth (AuthPlain, AuthLogin or AuthCRAMMD5)")
+		}
 	case AuthPlain, AuthLogin, AuthCRAMMD5:
 		if cfg.Username == "" {
 			return nil, fmt.Errorf("mail: SMTPConfig.Auth is %s but Username is empty", cfg.Auth)

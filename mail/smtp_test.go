@@ -419,6 +419,7 @@ func TestSMTPConfigRefused(t *testing.T) {
 		"NoTLS off loopback": {Host: "smtp.example.com", TLS: mail.NoTLS},
 		"unknown mechanism":  {Host: "smtp.example.com", Auth: "XOAUTH9", Username: "u"},
 		"AUTH without user":  {Host: "smtp.example.com", Auth: mail.AuthPlain},
+		"user without AUTH":  {Host: "smtp.example.com", Username: "u", Password: "p"}, // would send no credentials
 		"port out of range":  {Host: "smtp.example.com", Port: 70000},
 		"unknown TLS mode":   {Host: "smtp.example.com", TLS: mail.TLSMode(42)},
 	} {
