@@ -38,8 +38,7 @@ func (c *call) prepare(rt route, write bool) error {
 		}
 	}
 	if rt.public {
-		ip := c.h.opts.ClientIP(c.r)
-		if err := c.h.allow(c.w, c.h.opts.AddressLimiter, "ip:"+ip); err != nil {
+		if err := c.h.allow(c.w, c.h.opts.AddressLimiter, AddressKey(c.h.opts.ClientIP(c.r))); err != nil {
 			return err
 		}
 	} else {

@@ -105,8 +105,10 @@ type Options struct {
 	// events. Default RemoteIP (the connection's peer); see
 	// ForwardedClientIP for a handler behind trusted proxies.
 	ClientIP func(r *http.Request) string
-	// AddressLimiter limits public requests per client address. Default:
-	// a MemoryLimiter of 20 requests a minute, bursts of 20.
+	// AddressLimiter limits public requests per client address — an IPv6
+	// client per /64, the least a site is given (RFC 6177), so that one
+	// client cannot spread its requests over its many addresses. Default: a
+	// MemoryLimiter of 20 requests a minute, bursts of 20.
 	AddressLimiter Limiter
 	// EmailLimiter limits public requests per target email (password-reset
 	// requests). Default: a MemoryLimiter of 5 requests an hour, bursts of 5.

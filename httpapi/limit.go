@@ -113,6 +113,25 @@ func (h *Handler) allow(_ http.ResponseWriter, l Limiter, key string) error {
 		retryAfter: wait}
 }
 
+// AddressKey returns the key the handler's AddressLimiter counts a client
+// address under, for an application's own limits (a login form's, say):
+// an IPv4 address (or an IPv4-mapped IPv6 one) as itself, an IPv6 address
+// by its /64 prefix ("ip:2001:db8:1:2::/64"). One end site is given a /64 or more (RFC 6177), so a client
+// holds every address of its /64 and keying by the whole address would
+// give it 2^64 buckets. Anything else ClientIP returns is its own key.
+func AddressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "ip:" + ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return "ip:" + a.String()
+	}
+	p, _ := a.Prefix(64) // cannot fail for an IPv6 address
+	return "ip:" + p.String()
+}
+
 // RemoteIP returns the address of the connection's peer, without the port.
 func RemoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

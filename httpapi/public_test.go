@@ -163,3 +163,40 @@ func TestActorWithoutID(t *testing.T) {
 	// An actor function that names nobody is unauthenticated.
 	e.do(req{method: "GET", path: base + "/roles", as: e.admin.ID}).refused(http.StatusUnauthorized, "unauthenticated")
 }
+
+// TestAddressLimitPerIPv6Prefix: a client holds a whole IPv6 /64, so the
+// address limit counts the /64, not each address in it; an IPv4 address
+// counts alike however it is written.
+func TestAddressLimitPerIPv6Prefix(t *testing.T) {
+	clock := &fakeNow{t: fixture.Start}
+	var client string
+	e := newEnv(t, func(o *httpapi.Options) {
+		o.AddressLimiter = httpapi.NewMemoryLimiter(httpapi.LimiterConfig{Burst: 2, Every: time.Hour, Now: clock.now})
+		o.ClientIP = func(*http.Request) string { return client }
+	})
+	try := func(ip string) *resp {
+		client = ip
+		return e.do(req{method: "POST", path: base + "/public/invitation", body: map[string]any{"token": "x"}})
+	}
+	for _, c := range []struct {
+		ip      string
+		limited bool
+	}{
+		{"2001:db8:1:2::1", false},
+		{"2001:db8:1:2:ffff:ffff:ffff:fffe", false},
+		{"2001:db8:1:2:aaaa::7", true}, // the same /64, a third time
+		{"2001:db8:1:3::1", false},     // the next /64
+		{"192.0.2.1", false},
+		{"::ffff:192.0.2.1", false},
+		{"192.0.2.1", true},
+		{"192.0.2.2", false},
+		{"not an address", false},
+	} {
+		r := try(c.ip)
+		if c.limited {
+			r.refused(http.StatusTooManyRequests, "rate_limited")
+		} else {
+			r.refused(http.StatusNotFound, "token_invalid")
+		}
+	}
+}

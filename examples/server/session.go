@@ -83,7 +83,7 @@ func (s *sessionAPI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.limiter != nil {
-		if ok, wait := s.limiter.Allow(httpapi.RemoteIP(r)); !ok {
+		if ok, wait := s.limiter.Allow(httpapi.AddressKey(httpapi.RemoteIP(r))); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 			writeProblem(w, httpapi.Problem{Status: http.StatusTooManyRequests, Code: "rate_limited",
 				Title: "too many requests; try again later"})
