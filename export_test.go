@@ -47,3 +47,11 @@ func HashPassword(m *Manager, password string) string {
 	}
 	return h
 }
+
+// SetDeadMessageScan changes how many dead letters one DeadMessages call
+// reads, until the test ends.
+func SetDeadMessageScan(t interface{ Cleanup(func()) }, n int) {
+	old := deadMessageScan
+	deadMessageScan = n
+	t.Cleanup(func() { deadMessageScan = old })
+}

@@ -328,6 +328,12 @@ type MessageListQuery struct {
 // the actor's account subtree, oldest first. It takes PermManageUsers; an
 // actor whose role has OwnDepartment sees only the messages about users of
 // their department.
+//
+// The store keeps the dead letters of every tenant in one list, which the
+// call walks and filters, at most 1,000 of them a call, so that
+// what one call costs does not grow with other tenants' dead letters. A
+// page may therefore hold fewer than Limit items, even none, and still
+// have a Next cursor: follow Next until it is empty.
 func (m *Manager) DeadMessages(ctx context.Context, actorID string, q MessageListQuery) (Page[DeadMessage], error) {
 	limit, err := pageLimit(q.Limit)
 	if err != nil {
@@ -343,11 +349,17 @@ func (m *Manager) DeadMessages(ctx context.Context, actorID string, q MessageLis
 	}
 	var out []DeadMessage
 	v := messageVisibility{m: m, act: act, accounts: map[string]bool{}}
-	for len(out) <= limit {
-		msgs, err := m.store.Messages(ctx, MessageQuery{State: MessageDead, After: after, Limit: 100})
+	for scanned := 0; len(out) <= limit; {
+		if scanned >= deadMessageScan {
+			// The bound, with more to read: a short page that goes on.
+			return Page[DeadMessage]{Items: append([]DeadMessage{}, out...), Next: encodeCursor(after)}, nil
+		}
+		want := min(100, deadMessageScan-scanned)
+		msgs, err := m.store.Messages(ctx, MessageQuery{State: MessageDead, After: after, Limit: want})
 		if err != nil {
 			return Page[DeadMessage]{}, err
 		}
+		scanned += len(msgs)
 		for _, msg := range msgs {
 			in, err := v.visible(ctx, msg)
 			if err != nil {
@@ -359,12 +371,16 @@ func (m *Manager) DeadMessages(ctx context.Context, actorID string, q MessageLis
 			}
 			after = msg.ID
 		}
-		if len(msgs) < 100 {
-			break
+		if len(msgs) < want {
+			break // the end of the list
 		}
 	}
 	return newPage(out, limit, func(d DeadMessage) string { return d.ID }), nil
 }
+
+// deadMessageScan is the most dead letters (of all tenants) one call of
+// DeadMessages reads from the store; a variable for the tests.
+var deadMessageScan = 1000
 
 // messageVisibility decides which messages an actor may see and requeue:
 // those of accounts in their reach and, for a role with OwnDepartment,
