@@ -32,3 +32,16 @@ func TestDifferentialPools(t *testing.T) {
 	storetest.DifferentialPools(t, func(t *testing.T) usermgmt.Store { return newStore(t) },
 		func(t *testing.T, s usermgmt.Store) { checkConsistent(t, testURL, s.(*pgstore.Store).Schema(), false) })
 }
+
+// TestChaos runs the shared randomised concurrent invariant test
+// (storetest.Chaos; USERMGMT_CHAOS_SEEDS=n and USERMGMT_CHAOS_OPS=n for
+// more), each Manager on a pool of its own, then checks the schema's
+// tables against one another.
+func TestChaos(t *testing.T) {
+	needServer(t)
+	storetest.Chaos(t, func(t *testing.T) usermgmt.Store {
+		s := newStore(t)
+		t.Cleanup(func() { checkConsistent(t, testURL, s.Schema(), false) })
+		return s
+	}, reopen)
+}

@@ -41,3 +41,13 @@ func TestDifferentialLargeBatches(t *testing.T) {
 
 // t0 is the time the package's hand-written cases set their records at.
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// TestChaos runs the shared randomised concurrent invariant test
+// (storetest.Chaos; USERMGMT_CHAOS_SEEDS=n and USERMGMT_CHAOS_OPS=n for
+// more), each Manager on a client of its own.
+func TestChaos(t *testing.T) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	storetest.Chaos(t, func(t *testing.T) usermgmt.Store { return newStore(t) }, reopen)
+}

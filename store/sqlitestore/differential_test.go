@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/store/sqlitestore"
 	"github.com/usermgmt/usermgmt/store/storetest"
 )
 
@@ -26,4 +27,12 @@ func TestDifferentialLargeBatches(t *testing.T) {
 // (storetest.DifferentialPools).
 func TestDifferentialPools(t *testing.T) {
 	storetest.DifferentialPools(t, func(t *testing.T) usermgmt.Store { return open(t, filepath.Join(t.TempDir(), "diff.db")) }, nil)
+}
+
+// TestChaos runs the shared randomised concurrent invariant test
+// (storetest.Chaos; USERMGMT_CHAOS_SEEDS=n and USERMGMT_CHAOS_OPS=n for
+// more), each Manager on a handle of its own onto the same file.
+func TestChaos(t *testing.T) {
+	storetest.Chaos(t, func(t *testing.T) usermgmt.Store { return open(t, filepath.Join(t.TempDir(), "chaos.db")) },
+		func(t *testing.T, s usermgmt.Store) usermgmt.Store { return open(t, s.(*sqlitestore.Store).Path()) })
 }
