@@ -148,6 +148,11 @@ func (m *Manager) InviteUsers(ctx context.Context, actorID string, in BulkInvite
 		b.notRun(results)
 		return results, err
 	}
+	for _, id := range b.refs {
+		if _, _, _, err := m.dropStaleRefs(ctx, act, id); err != nil {
+			return results, err
+		}
+	}
 	b.settleRepeats(results)
 	return results, nil
 }
@@ -166,6 +171,7 @@ func (b *bulkRun) write(ctx context.Context, results []InviteResult, pending []i
 		for k := range creates {
 			results[pending[k]].Outcome = outcomeOf(creates[k].User)
 			b.m.observe(ctx, creates[k].Event)
+			b.created(creates[k].User)
 		}
 		return nil
 	case errors.Is(err, ErrDuplicateEmail):
@@ -195,6 +201,15 @@ type bulkRun struct {
 	accounts map[string]accountCheck // account ID -> what the actor may do there
 	first    map[string]int          // canonical email -> first row holding it
 	repeats  [][2]int                // (row, first row)
+	refs     []string                // users created with a department or groups
+}
+
+// created notes a user written with a department or groups, which may
+// have gone since they were checked (see References).
+func (b *bulkRun) created(u UserRecord) {
+	if holdsRefs(u) {
+		b.refs = append(b.refs, u.ID)
+	}
 }
 
 type accountCheck struct {
@@ -314,6 +329,7 @@ func (b *bulkRun) createOne(ctx context.Context, r *InviteResult, c UserCreate) 
 		if err == nil {
 			r.Outcome = outcomeOf(c.User)
 			b.m.observe(ctx, c.Event)
+			b.created(c.User)
 			return nil
 		}
 		if !errors.Is(err, ErrDuplicateEmail) {

@@ -452,7 +452,9 @@ func (m *Manager) emptyGroup(ctx context.Context, act actor, g Group) error {
 // AddToGroup makes a user a member of a group of their account and returns
 // the user; RemoveFromGroup takes them out. The actor needs PermManageUsers
 // over the user and must hold every grant of the group. A membership that
-// is already so changes nothing.
+// is already so changes nothing. Adding to a deleted group is ErrNotFound,
+// also when the deletion races the add: the membership is then taken
+// back, with an event.
 func (m *Manager) AddToGroup(ctx context.Context, actorID, userID, groupID string) (User, error) {
 	return m.changeMembership(ctx, actorID, userID, groupID, true)
 }
@@ -474,7 +476,7 @@ func (m *Manager) changeMembership(ctx context.Context, actorID, userID, groupID
 	if g.Deleted && add {
 		return User{}, ErrNotFound
 	}
-	return m.updateView(ctx, act, userID, ActionGroupMembership, func(u *UserRecord, c *change) error {
+	v, err := m.updateView(ctx, act, userID, ActionGroupMembership, func(u *UserRecord, c *change) error {
 		if err := m.authorizeOn(ctx, act, *u, c.groupGrants); err != nil {
 			return err
 		}
@@ -495,6 +497,18 @@ func (m *Manager) changeMembership(ctx context.Context, actorID, userID, groupID
 		}
 		return nil
 	})
+	if err != nil || !add {
+		return v, err
+	}
+	// The group may have been deleted since it was read.
+	u, _, _, err := m.dropStaleRefs(ctx, act, userID)
+	if err != nil {
+		return User{}, err
+	}
+	if !slices.Contains(u.Groups, g.ID) {
+		return User{}, ErrNotFound
+	}
+	return u.View(), nil
 }
 
 // checkMembership checks the department and groups given for a new user
@@ -593,9 +607,11 @@ func (m *Manager) AddDepartment(ctx context.Context, actorID, accountID, name st
 // RemoveDepartment takes a department off an account's list and returns
 // the account. It is refused (ErrInvalidInput, field "department") while a
 // user of the account belongs to it; ErrNotFound when there is none of
-// that name. It takes PermAccountSettings over the account.
+// that name. It takes PermAccountSettings over the account. A user given
+// the department by a write racing the removal leaves it again, with an
+// event.
 func (m *Manager) RemoveDepartment(ctx context.Context, actorID, accountID, name string) (Account, error) {
-	return m.updateAccount(ctx, actorID, accountID, func(a *Account) error {
+	a, err := m.updateAccount(ctx, actorID, accountID, func(a *Account) error {
 		i := slices.IndexFunc(a.Departments, func(d string) bool { return nameKey(d) == nameKey(name) })
 		if i < 0 {
 			return fieldError(ErrNotFound, "department", "the account has no department of that name")
@@ -618,6 +634,18 @@ func (m *Manager) RemoveDepartment(ctx context.Context, actorID, accountID, name
 		a.Departments = slices.Delete(a.Departments, i, i+1)
 		return nil
 	})
+	if err != nil {
+		return Account{}, err
+	}
+	// A user given the department since the check above leaves it.
+	act, err := m.actor(ctx, actorID)
+	if err != nil {
+		return Account{}, err
+	}
+	if err := m.emptyDepartment(ctx, act, a.ID, name); err != nil {
+		return Account{}, err
+	}
+	return a, nil
 }
 
 // groupNameTaken words a store's ErrDuplicateName as the field at fault,

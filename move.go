@@ -24,7 +24,7 @@ func (m *Manager) MoveUser(ctx context.Context, actorID, userID, accountID strin
 	if err != nil {
 		return User{}, err
 	}
-	return m.updateView(ctx, act, userID, ActionMove, func(u *UserRecord, c *change) error {
+	v, err := m.updateView(ctx, act, userID, ActionMove, func(u *UserRecord, c *change) error {
 		if err := m.authorizeOn(ctx, act, *u, c.groupGrants); err != nil {
 			return err
 		}
@@ -42,7 +42,15 @@ func (m *Manager) MoveUser(ctx context.Context, actorID, userID, accountID strin
 			// only, as UpdateProfile lets them give no other.
 			return fieldError(ErrNotFound, "department", "the destination has no department of the actor's")
 		}
-
 		return nil
 	})
+	if err != nil || v.Department == "" {
+		return v, err
+	}
+	// The destination may have lost the department since it was read.
+	u, _, _, err := m.dropStaleRefs(ctx, act, userID)
+	if err != nil {
+		return User{}, err
+	}
+	return u.View(), nil
 }

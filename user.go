@@ -332,7 +332,16 @@ func (m *Manager) CreateUser(ctx context.Context, actorID string, in NewUser) (C
 		return Created{}, err
 	}
 	m.observe(ctx, p.create.Event)
-	return Created{User: p.create.User.View(), InvitationToken: p.token}, nil
+	c := Created{User: p.create.User.View(), InvitationToken: p.token}
+	if holdsRefs(p.create.User) {
+		// Its department or a group may have gone since they were checked.
+		u, _, _, err := m.dropStaleRefs(ctx, act, p.create.User.ID)
+		if err != nil {
+			return c, err
+		}
+		c.User = u.View()
+	}
+	return c, nil
 }
 
 // User returns a user. Users may read themselves; reading anyone else takes
@@ -385,7 +394,9 @@ type Profile struct {
 }
 
 // UpdateProfile changes a user's names, locale or department and returns
-// the user. A change that changes nothing writes nothing.
+// the user. A change that changes nothing writes nothing. A department
+// removed from the account while the change was written is taken back
+// (with an event) and reported as ErrInvalidInput, field "department".
 func (m *Manager) UpdateProfile(ctx context.Context, actorID, userID string, p Profile) (User, error) {
 	var next Profile
 	if p.FirstName != nil {
@@ -419,7 +430,7 @@ func (m *Manager) UpdateProfile(ctx context.Context, actorID, userID string, p P
 			return User{}, fmt.Errorf("%w: the actor does not manage users", ErrPermissionDenied)
 		}
 	}
-	return m.updateView(ctx, act, userID, ActionProfileChange, func(u *UserRecord, c *change) error {
+	v, err := m.updateView(ctx, act, userID, ActionProfileChange, func(u *UserRecord, c *change) error {
 		if !self || p.Department != nil {
 			if err := m.authorizeOn(ctx, act, *u, c.groupGrants); err != nil {
 				return err
@@ -450,4 +461,16 @@ func (m *Manager) UpdateProfile(ctx context.Context, actorID, userID string, p P
 		}
 		return nil
 	})
+	if err != nil || p.Department == nil || v.Department == "" {
+		return v, err
+	}
+	// The department may have been removed since it was checked.
+	u, dept, _, err := m.dropStaleRefs(ctx, act, userID)
+	if err != nil {
+		return User{}, err
+	}
+	if dept {
+		return User{}, fieldError(ErrInvalidInput, "department", "was removed from the account meanwhile")
+	}
+	return u.View(), nil
 }

@@ -29,6 +29,8 @@ var concurrencyTests = map[string]func(*testing.T, *suite){
 	"ResetTokenUsedOnceUnderRace":       testResetOnce,
 	"ConcurrentSweepsMoveEachUserOnce":  testConcurrentSweeps,
 	"ConcurrentBulkInvitesOneWinnerRow": testConcurrentBulk,
+	"DepartmentRemovalRacesAssignments": testDepartmentRemovalRaces,
+	"GroupDeletionRacesMemberships":     testGroupDeletionRaces,
 }
 
 // managers returns n Managers spread over up to four store handles.

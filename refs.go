@@ -1,0 +1,107 @@
+package usermgmt
+
+import (
+	"context"
+	"errors"
+	"slices"
+)
+
+// References: a user's department is one of their account's, and their
+// groups are live groups of their account. The Manager checks both before
+// it writes a user, but the store checks only the user's version: a
+// department removed or a group deleted by another Manager between that
+// check and the write would not stop it. So each side also checks after
+// its write, reading what the other side writes:
+//
+//   - a removal first writes the account (the department gone) or the
+//     group (deleted), then takes the department or group from every user
+//     of the account still holding it (RemoveDepartment, DeleteGroup);
+//   - a write that gives a user a department or a group first writes the
+//     user, then re-reads the account and the groups and takes back what
+//     is gone (dropStaleRefs).
+//
+// Of two such writes racing, at least one reads after the other's write,
+// so no user keeps a department or group that is gone.
+
+// dropStaleRefs takes from a user, as act, the department their account no
+// longer has (a profile change) and the groups that are deleted or of
+// another account (a membership change), each in a versioned write with
+// its event when there is something to take. It returns the user as it
+// stands and whether it took the department or any group.
+func (m *Manager) dropStaleRefs(ctx context.Context, act actor, userID string) (UserRecord, bool, bool, error) {
+	ctx = unpinned(ctx)
+	u, err := m.update(ctx, act, userID, ActionProfileChange, func(u *UserRecord, _ *change) error {
+		if u.Department == "" {
+			return errNoChange
+		}
+		a, err := m.store.Account(ctx, u.AccountID)
+		if err != nil {
+			return err
+		}
+		if _, ok := a.department(u.Department); ok {
+			return errNoChange
+		}
+		u.Department = ""
+		return nil
+	})
+	dept := err == nil
+	if err != nil && !errors.Is(err, errNoChange) {
+		return UserRecord{}, false, false, err
+	}
+	u, err = m.update(ctx, act, userID, ActionGroupMembership, func(u *UserRecord, _ *change) error {
+		if len(u.Groups) == 0 {
+			return errNoChange
+		}
+		gs, err := m.store.Groups(ctx, u.Groups)
+		if err != nil {
+			return err
+		}
+		live := make(map[string]bool, len(gs))
+		for _, g := range gs {
+			live[g.ID] = !g.Deleted && g.AccountID == u.AccountID
+		}
+		kept := slices.DeleteFunc(slices.Clone(u.Groups), func(id string) bool { return !live[id] })
+		if len(kept) == len(u.Groups) {
+			return errNoChange
+		}
+		if len(kept) == 0 {
+			kept = nil
+		}
+		u.Groups = kept
+		return nil
+	})
+	groups := err == nil
+	if err != nil && !errors.Is(err, errNoChange) {
+		return UserRecord{}, false, false, err
+	}
+	return u, dept, groups, nil
+}
+
+// holdsRefs reports whether a user write gave u a department or groups
+// that dropStaleRefs must check once it is stored.
+func holdsRefs(u UserRecord) bool { return u.Department != "" || len(u.Groups) > 0 }
+
+// emptyDepartment takes a department removed from an account from every
+// user of the account still in it, as act (see References).
+func (m *Manager) emptyDepartment(ctx context.Context, act actor, accountID, name string) error {
+	ctx = unpinned(ctx)
+	q := ListQuery{AccountID: accountID, Department: name, Statuses: Statuses, Limit: sweepBatch}
+	for {
+		users, err := m.store.ListUsers(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if u.AccountID != accountID {
+				continue
+			}
+			if _, _, _, err := m.dropStaleRefs(ctx, act, u.ID); err != nil {
+				return err
+			}
+		}
+		if len(users) < q.Limit {
+			return nil
+		}
+		q.After = users[len(users)-1].ID
+	}
+}
