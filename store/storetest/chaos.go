@@ -27,17 +27,20 @@ import (
 // disables, removals and their reversals, unlocks, email changes and
 // confirmations, invitations (single and bulk), accepts, resends and
 // revocations, passwords set, changed and reset, right and wrong logins,
-// activity, group membership, moves between accounts, deliveries, and
-// sweeps under a fake clock that jumps (never a sleep). Operations may fail
-// with the library's sentinels; anything else fails the test.
+// activity, departments added, removed and given, groups created and
+// deleted, group membership, moves between accounts, deliveries, and
+// sweeps under a fake clock that jumps (never a sleep). One operation in
+// eight is a pair of operations on related records released at once.
+// Operations may fail with the library's sentinels; anything else fails
+// the test.
 //
 // Every handle is wrapped in a recorder that logs each write the Managers
 // make and its outcome. After the run the test checks what must hold
 // whatever the interleaving (see chaosCheck): versions produced once each
 // and accounted for, audit events and outbox messages present exactly for
 // the committed writes, email uniqueness, the indexes agreeing with the
-// records, the lockout's counters, the last-admin rule, group membership,
-// and tokens spent once.
+// records, the lockout's counters, the last-admin rule, departments and
+// group membership, and tokens spent once.
 //
 // Seeds come from ChaosSeeds; USERMGMT_CHAOS_OPS sets the operations per
 // seed (default 300). A store's tests call it beside Differential:
@@ -83,6 +86,9 @@ const (
 	chaosManagers = 4
 	chaosPerm     = usermgmt.Permission("insights.view")
 )
+
+// chaosDepartments are the departments the run gives (the first: none).
+var chaosDepartments = []string{"", "Sales", "Ops"}
 
 // chaosPasswords are the passwords the run sets; each meets the default policy.
 var chaosPasswords = []string{Password, "correct horse battery staple two", "correct horse battery staple three"}
@@ -189,7 +195,14 @@ func (c *chaos) world() {
 	}
 	c.addUser(cr.User.ID, "")
 	c.addToken(usermgmt.NotifyInvitation, cr.InvitationToken)
-	for _, a := range []usermgmt.Account{root, sub} {
+	for i, a := range []usermgmt.Account{root, sub} {
+		for _, d := range chaosDepartments[1:] {
+			var err error
+			if a, err = m.AddDepartment(c.ctx, usermgmt.System, a.ID, d); err != nil {
+				c.t.Fatalf("AddDepartment: %v", err)
+			}
+		}
+		c.accounts[i] = a
 		g, err := m.CreateGroup(c.ctx, usermgmt.System, usermgmt.NewGroup{AccountID: a.ID, Name: "Analysts " + a.Name,
 			Grants: []usermgmt.Grant{{Permission: chaosPerm}}})
 		if err != nil {
@@ -268,9 +281,9 @@ func (c *chaos) password(id string) string {
 	return Password
 }
 
-// actor picks an initial admin, or System a quarter of the time.
+// actor picks an initial admin, or System a third of the time.
 func (c *chaos) actor(rng *rand.Rand) string {
-	if rng.IntN(4) == 0 {
+	if rng.IntN(3) == 0 {
 		return usermgmt.System
 	}
 	return c.admins[rng.IntN(len(c.admins))]
@@ -360,8 +373,37 @@ var chaosStatusOps = []struct {
 	{"remove", (*usermgmt.Manager).Remove},
 }
 
-// op performs one random operation.
+// op performs one random operation; one time in eight, two at once,
+// released together so that their reads and writes interleave.
 func (c *chaos) op(rng *rand.Rand) {
+	if rng.IntN(8) > 0 {
+		c.one(rng, rng.IntN(100))
+		return
+	}
+	// Pairs of kinds that touch the same records: departments and
+	// profiles, groups and memberships, status changes and roles and
+	// moves (the last admin), invitations and their tokens.
+	pairs := [][2][2]int{{{0, 3}, {3, 6}}, {{6, 8}, {68, 74}}, {{14, 24}, {8, 11}}, {{14, 24}, {74, 79}},
+		{{14, 24}, {14, 24}}, {{26, 29}, {31, 36}}, {{31, 36}, {36, 44}}, {{0, 100}, {0, 100}}}
+	p := pairs[rng.IntN(len(pairs))]
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for _, r := range p {
+		sub := rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
+		k := r[0] + sub.IntN(r[1]-r[0])
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			c.one(sub, k)
+		}()
+	}
+	close(gate)
+	wg.Wait()
+}
+
+// one performs the operation of kind k (0 to 99) on random targets.
+func (c *chaos) one(rng *rand.Rand, k int) {
 	ctx := c.ctx
 	m := c.ms[rng.IntN(len(c.ms))]
 	id := c.pickUser(rng)
@@ -369,12 +411,39 @@ func (c *chaos) op(rng *rand.Rand) {
 	pw := chaosPasswords[rng.IntN(len(chaosPasswords))]
 	email := c.emails[rng.IntN(len(c.emails))]
 	acct := c.accounts[rng.IntN(len(c.accounts))]
-	switch k := rng.IntN(100); {
+	switch {
+	case k < 3:
+		d := chaosDepartments[1+rng.IntN(len(chaosDepartments)-1)]
+		var err error
+		if rng.IntN(2) == 0 {
+			_, err = m.AddDepartment(ctx, actor, acct.ID, d)
+		} else {
+			_, err = m.RemoveDepartment(ctx, actor, acct.ID, d)
+		}
+		c.note("department", err)
 	case k < 6:
+		d := chaosDepartments[rng.IntN(len(chaosDepartments))]
+		_, err := m.UpdateProfile(ctx, actor, id, usermgmt.Profile{Department: &d})
+		c.note("profile", err)
+	case k < 8:
+		var err error
+		if g := c.group(rng); rng.IntN(3) == 0 {
+			_, err = m.DeleteGroup(ctx, actor, g.ID)
+		} else {
+			var g usermgmt.Group
+			g, err = m.CreateGroup(ctx, actor, usermgmt.NewGroup{AccountID: acct.ID, Name: "Team " + strconv.Itoa(rng.IntN(4))})
+			if err == nil {
+				c.mu.Lock()
+				c.groups = append(c.groups, g)
+				c.mu.Unlock()
+			}
+		}
+		c.note("group", err)
+	case k < 11:
 		role := []string{usermgmt.RoleAdmin, usermgmt.RoleGeneral}[rng.IntN(2)]
 		_, err := m.ChangeRole(ctx, actor, id, role)
 		c.note("role", err)
-	case k < 10:
+	case k < 14:
 		g := usermgmt.Grant{Permission: chaosPerm, Resource: []string{"", "report-1"}[rng.IntN(2)]}
 		var err error
 		if rng.IntN(2) == 0 {
@@ -383,11 +452,11 @@ func (c *chaos) op(rng *rand.Rand) {
 			_, err = m.RevokeGrant(ctx, actor, id, g)
 		}
 		c.note("grant", err)
-	case k < 22:
+	case k < 24:
 		op := chaosStatusOps[rng.IntN(len(chaosStatusOps))]
 		_, err := op.f(m, ctx, actor, id)
 		c.note(op.name, err)
-	case k < 25:
+	case k < 26:
 		np := ""
 		if rng.IntN(2) == 0 {
 			np = pw
@@ -415,8 +484,14 @@ func (c *chaos) op(rng *rand.Rand) {
 		}
 		c.note("confirm_email", err)
 	case k < 36:
-		cr, err := m.CreateUser(ctx, actor, usermgmt.NewUser{AccountID: acct.ID, Email: email, FirstName: "New",
-			LastName: "Comer", Invite: rng.IntN(3) > 0, Password: pw, Groups: c.groupsOf(rng, acct)})
+		in := usermgmt.NewUser{AccountID: acct.ID, Email: email, FirstName: "New", LastName: "Comer",
+			Groups: c.groupsOf(rng, acct), Department: chaosDepartments[rng.IntN(len(chaosDepartments))]}
+		if rng.IntN(3) > 0 {
+			in.Invite = true
+		} else {
+			in.Password = pw
+		}
+		cr, err := m.CreateUser(ctx, actor, in)
 		if err == nil {
 			c.addUser(cr.User.ID, pw)
 			c.addToken(usermgmt.NotifyInvitation, cr.InvitationToken)
@@ -460,7 +535,7 @@ func (c *chaos) op(rng *rand.Rand) {
 		_, err := m.Authenticate(ctx, c.emailOf(id), "wrong password "+strconv.Itoa(rng.IntN(1000)))
 		c.note("login_wrong", err)
 	case k < 74:
-		g := c.groups[rng.IntN(len(c.groups))]
+		g := c.group(rng)
 		var err error
 		if rng.IntN(3) > 0 {
 			_, err = m.AddToGroup(ctx, actor, id, g.ID)
@@ -519,8 +594,17 @@ func (c *chaos) op(rng *rand.Rand) {
 	}
 }
 
-// groupsOf picks no group, or the group of the account when it has one.
+// group picks a group of the run.
+func (c *chaos) group(rng *rand.Rand) usermgmt.Group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.groups[rng.IntN(len(c.groups))]
+}
+
+// groupsOf picks no group, or a group of the account.
 func (c *chaos) groupsOf(rng *rand.Rand, a usermgmt.Account) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, g := range c.groups {
 		if g.AccountID == a.ID && rng.IntN(3) == 0 {
 			return []string{g.ID}
@@ -762,7 +846,7 @@ func (c *chaos) checkIndexes(ids []string, users map[string]usermgmt.UserRecord)
 		}
 		for _, g := range c.groups {
 			same(fmt.Sprintf("handle %d: ListUsers(group %s)", hi, g.Name),
-				c.listAll(h, usermgmt.ListQuery{AccountID: root.ID, GroupID: g.ID, Statuses: usermgmt.Statuses}),
+				c.listAll(h, usermgmt.ListQuery{AccountID: g.AccountID, GroupID: g.ID, Statuses: usermgmt.Statuses}),
 				func(u usermgmt.UserRecord) bool { return slices.Contains(u.Groups, g.ID) })
 		}
 		for _, st := range []usermgmt.Status{usermgmt.StatusActive, usermgmt.StatusLocked} {
@@ -788,22 +872,42 @@ func (c *chaos) checkIndexes(ids []string, users map[string]usermgmt.UserRecord)
 	}
 }
 
-// checkGroups: a user belongs only to groups of their own account, in
-// ascending order, once each.
+// checkGroups: a user belongs only to live groups of their own account, in
+// ascending order, once each, and has no department but one of their
+// account's.
 func (c *chaos) checkGroups(ids []string, users map[string]usermgmt.UserRecord) {
-	acct := map[string]string{}
-	for _, g := range c.groups {
-		acct[g.ID] = g.AccountID
+	groups := map[string]usermgmt.Group{}
+	accounts := map[string]usermgmt.Account{}
+	for _, a := range c.accounts {
+		a, err := c.store.Account(c.ctx, a.ID)
+		if err != nil {
+			c.t.Fatalf("Account: %v", err)
+		}
+		accounts[a.ID] = a
+		gs, err := c.store.ListGroups(c.ctx, usermgmt.GroupQuery{AccountID: a.ID, Deleted: true, Limit: 1000})
+		if err != nil {
+			c.t.Fatalf("ListGroups: %v", err)
+		}
+		for _, g := range gs {
+			groups[g.ID] = g
+		}
 	}
 	for _, id := range ids {
 		u := users[id]
 		if !slices.IsSorted(u.Groups) || len(slices.Compact(slices.Clone(u.Groups))) != len(u.Groups) {
 			c.t.Errorf("user %s: groups %v not ascending and unique", id, u.Groups)
 		}
-		for _, g := range u.Groups {
-			if acct[g] != u.AccountID {
-				c.t.Errorf("user %s of account %s is a member of group %s of account %s", id, u.AccountID, g, acct[g])
+		for _, gid := range u.Groups {
+			switch g, ok := groups[gid]; {
+			case !ok || g.AccountID != u.AccountID:
+				c.t.Errorf("user %s of account %s is a member of group %s of account %s", id, u.AccountID, gid, g.AccountID)
+			case g.Deleted:
+				c.t.Errorf("user %s (%s) is a member of deleted group %s", id, u.Status, g.Name)
 			}
+		}
+		if a := accounts[u.AccountID]; u.Department != "" && !slices.Contains(a.Departments, u.Department) {
+			c.t.Errorf("user %s (%s) is in department %q, which account %s does not have (%v)",
+				id, u.Status, u.Department, accounts[u.AccountID].Name, accounts[u.AccountID].Departments)
 		}
 	}
 }
