@@ -401,17 +401,17 @@ func (m *Manager) RevokeGroupGrant(ctx context.Context, actorID, groupID string,
 // them; calling DeleteGroup again takes the rest out. A deleted group can
 // still be read (Group), never changed.
 func (m *Manager) DeleteGroup(ctx context.Context, actorID, groupID string) (Group, error) {
-	g, err := m.updateGroup(ctx, actorID, groupID, ActionGroupDelete, func(g *Group, _ actor) error {
+	// The members leave under the actor authorised for the deletion, even
+	// if they are deactivated meanwhile: the sequence must not stop halfway.
+	var act actor
+	g, err := m.updateGroup(ctx, actorID, groupID, ActionGroupDelete, func(g *Group, a actor) error {
+		act = a
 		if g.Deleted {
 			return errNoChange
 		}
 		g.Deleted = true
 		return nil
 	})
-	if err != nil {
-		return Group{}, err
-	}
-	act, err := m.actor(ctx, actorID)
 	if err != nil {
 		return Group{}, err
 	}
@@ -611,6 +611,12 @@ func (m *Manager) AddDepartment(ctx context.Context, actorID, accountID, name st
 // the department by a write racing the removal leaves it again, with an
 // event.
 func (m *Manager) RemoveDepartment(ctx context.Context, actorID, accountID, name string) (Account, error) {
+	// Holders that raced the removal leave under the actor authorised for
+	// it, even if they are deactivated meanwhile.
+	act, err := m.actor(ctx, actorID)
+	if err != nil {
+		return Account{}, err
+	}
 	a, err := m.updateAccount(ctx, actorID, accountID, func(a *Account) error {
 		i := slices.IndexFunc(a.Departments, func(d string) bool { return nameKey(d) == nameKey(name) })
 		if i < 0 {
@@ -638,10 +644,6 @@ func (m *Manager) RemoveDepartment(ctx context.Context, actorID, accountID, name
 		return Account{}, err
 	}
 	// A user given the department since the check above leaves it.
-	act, err := m.actor(ctx, actorID)
-	if err != nil {
-		return Account{}, err
-	}
 	if err := m.emptyDepartment(ctx, act, a.ID, name); err != nil {
 		return Account{}, err
 	}

@@ -31,6 +31,7 @@ var concurrencyTests = map[string]func(*testing.T, *suite){
 	"ConcurrentBulkInvitesOneWinnerRow": testConcurrentBulk,
 	"DepartmentRemovalRacesAssignments": testDepartmentRemovalRaces,
 	"GroupDeletionRacesMemberships":     testGroupDeletionRaces,
+	"RemoverDeactivatedMidway":          testRemoverDeactivatedMidway,
 }
 
 // managers returns n Managers spread over up to four store handles.

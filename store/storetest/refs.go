@@ -15,34 +15,48 @@ import (
 // about to write. Whatever the order, no user ends in a department their
 // account does not have, or in a deleted group.
 
-// hookStore runs a hook before the first UpdateUser, CreateUsers or
-// UpdateAccount it is given, then passes every call on.
+// hookStore runs each of its hooks once: before the first UpdateUser or
+// CreateUsers, before the first UpdateAccount, and after the first
+// UpdateAccount or UpdateGroup committed. It passes every call on.
 type hookStore struct {
 	usermgmt.Store
-	once          sync.Once
 	beforeUser    func()
 	beforeAccount func()
+	afterWrite    func() // after an UpdateAccount or UpdateGroup
+	once          [3]sync.Once
 }
 
-func (h *hookStore) fire(f func()) {
+func (h *hookStore) fire(i int, f func()) {
 	if f != nil {
-		h.once.Do(f)
+		h.once[i].Do(f)
 	}
 }
 
 func (h *hookStore) UpdateUser(ctx context.Context, up usermgmt.UserUpdate) error {
-	h.fire(h.beforeUser)
+	h.fire(0, h.beforeUser)
 	return h.Store.UpdateUser(ctx, up)
 }
 
 func (h *hookStore) CreateUsers(ctx context.Context, cs []usermgmt.UserCreate) error {
-	h.fire(h.beforeUser)
+	h.fire(0, h.beforeUser)
 	return h.Store.CreateUsers(ctx, cs)
 }
 
 func (h *hookStore) UpdateAccount(ctx context.Context, up usermgmt.AccountUpdate) error {
-	h.fire(h.beforeAccount)
-	return h.Store.UpdateAccount(ctx, up)
+	h.fire(1, h.beforeAccount)
+	err := h.Store.UpdateAccount(ctx, up)
+	if err == nil {
+		h.fire(2, h.afterWrite)
+	}
+	return err
+}
+
+func (h *hookStore) UpdateGroup(ctx context.Context, up usermgmt.GroupUpdate) error {
+	err := h.Store.UpdateGroup(ctx, up)
+	if err == nil {
+		h.fire(2, h.afterWrite)
+	}
+	return err
 }
 
 // checkRefs fails when a user of the env is in a department their
@@ -176,6 +190,55 @@ func testGroupDeletionRaces(t *testing.T, su *suite) {
 			if id != "" {
 				e.checkRefs(id)
 			}
+		})
+	}
+}
+
+// testRemoverDeactivatedMidway: an admin deleting a group or removing a
+// department is disabled right after the group or account is written. The
+// members still leave the group, and the department: the removal was
+// authorised, and its sequence must not stop halfway for lack of an actor
+// (nobody else could resume it under that admin's name).
+func testRemoverDeactivatedMidway(t *testing.T, su *suite) {
+	removals := map[string]func(e *env, m *usermgmt.Manager, actorID string, dest usermgmt.Account, g usermgmt.Group) error{
+		"Group": func(e *env, m *usermgmt.Manager, actorID string, _ usermgmt.Account, g usermgmt.Group) error {
+			_, err := m.DeleteGroup(e.ctx, actorID, g.ID)
+			return err
+		},
+		"Department": func(e *env, m *usermgmt.Manager, actorID string, dest usermgmt.Account, _ usermgmt.Group) error {
+			_, err := m.RemoveDepartment(e.ctx, actorID, dest.ID, "Sales")
+			return err
+		},
+	}
+	for _, name := range sortedKeys(removals) {
+		remove := removals[name]
+		t.Run(name, func(t *testing.T) {
+			e := su.env(t)
+			dest, _ := e.salesWorld("Sales")
+			g := e.group(dest.ID, "Doomed")
+			other := e.user(e.root.ID, "other-admin@example.com", usermgmt.RoleAdmin)
+			// A member of the group; for the department, a user given it
+			// between the removal's check and its write.
+			join := func() string {
+				c, err := e.m.CreateUser(e.ctx, usermgmt.System, usermgmt.NewUser{AccountID: dest.ID, Email: "racer@example.com",
+					FirstName: "Race", LastName: "R", Department: "Sales", Groups: []string{g.ID}, Invite: true})
+				ok(t, err)
+				return c.User.ID
+			}
+			var uid string
+			if name == "Group" {
+				uid = join()
+			}
+			m := e.manager(&hookStore{Store: e.store, beforeAccount: func() { uid = join() }, afterWrite: func() {
+				_, err := e.m.Disable(e.ctx, usermgmt.System, other.ID)
+				ok(t, err)
+			}})
+			err := remove(e, m, other.ID, dest, g)
+			t.Logf("removal: %v", err)
+			if uid == "" {
+				t.Fatal("no user joined")
+			}
+			e.checkRefs(uid)
 		})
 	}
 }
