@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -299,13 +300,18 @@ func (c *chaos) emailOf(id string) string {
 
 // chaosSender keeps the notifications delivered, for their tokens.
 type chaosSender struct {
-	mu  sync.Mutex
-	got []usermgmt.Notification
+	mu    sync.Mutex
+	sends int
+	got   []usermgmt.Notification
 }
 
 func (s *chaosSender) Send(_ context.Context, n usermgmt.Notification) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sends++
+	if s.sends%5 == 0 {
+		return errors.New("chaos: mailbox unavailable")
+	}
 	s.got = append(s.got, n)
 	return nil
 }
@@ -446,10 +452,15 @@ func (c *chaos) one(rng *rand.Rand, k int) {
 	case k < 14:
 		g := usermgmt.Grant{Permission: chaosPerm, Resource: []string{"", "report-1"}[rng.IntN(2)]}
 		var err error
-		if rng.IntN(2) == 0 {
+		switch rng.IntN(4) {
+		case 0:
 			_, err = m.Grant(ctx, actor, id, g)
-		} else {
+		case 1:
 			_, err = m.RevokeGrant(ctx, actor, id, g)
+		case 2:
+			_, err = m.GrantGroup(ctx, actor, c.group(rng).ID, g)
+		default:
+			_, err = m.RevokeGroupGrant(ctx, actor, c.group(rng).ID, g)
 		}
 		c.note("grant", err)
 	case k < 24:
@@ -467,7 +478,13 @@ func (c *chaos) one(rng *rand.Rand, k int) {
 		}
 		c.note("unlock", err)
 	case k < 29:
-		ch, err := m.ChangeEmail(ctx, actor, id, email)
+		var ch usermgmt.EmailChange
+		var err error
+		if rng.IntN(3) == 0 {
+			ch, err = m.ChangeOwnEmail(ctx, id, c.password(id), email)
+		} else {
+			ch, err = m.ChangeEmail(ctx, actor, id, email)
+		}
 		if err == nil {
 			kind := usermgmt.NotifyEmailChange
 			if ch.User.Status == usermgmt.StatusInvited {
@@ -578,7 +595,17 @@ func (c *chaos) one(rng *rand.Rand, k int) {
 		err := m.Touch(ctx, id)
 		c.note("touch", err)
 	case k < 93:
-		_, err := m.DeliverDue(ctx, usermgmt.DeliveryOptions{Sender: c.sender})
+		if rng.IntN(4) == 0 {
+			dead, err := c.store.Messages(ctx, usermgmt.MessageQuery{State: usermgmt.MessageDead, Limit: 10})
+			if err == nil && len(dead) > 0 {
+				err = m.RequeueMessage(ctx, actor, dead[rng.IntN(len(dead))].ID)
+			}
+			c.note("requeue", err)
+			return
+		}
+		// Every fifth send fails; with one to three attempts a message,
+		// some die, for the requeue above.
+		_, err := m.DeliverDue(ctx, usermgmt.DeliveryOptions{Sender: c.sender, MaxAttempts: 1 + rng.IntN(3)})
 		c.note("deliver", err)
 	case k < 96:
 		err := m.RequestPasswordReset(ctx, c.emailOf(id))
@@ -686,6 +713,15 @@ func (c *chaos) checkVersions(ids []string, users map[string]usermgmt.UserRecord
 		if rest < 0 || rest > int64(ul.ambiguous) {
 			t.Errorf("user %s: stored Version %d, but %d writes reported versions, %d activity writes and %d atomic steps that may have written: %d unaccounted",
 				id, u.Version, len(ul.produced), ul.activity, ul.ambiguous, rest)
+		}
+		vs := slices.Sorted(maps.Keys(ul.produced))
+		for i := 1; i < len(vs); i++ {
+			a, b := ul.produced[vs[i-1]], ul.produced[vs[i]]
+			if b.state.SessionVersion < a.state.SessionVersion || b.state.PasswordVersion < a.state.PasswordVersion ||
+				b.state.ID != a.state.ID || !b.state.CreatedAt.Equal(a.state.CreatedAt) {
+				t.Errorf("user %s: version %d (%s) went back from version %d (%s): session %d→%d, password %d→%d",
+					id, vs[i], b.how, vs[i-1], a.how, a.state.SessionVersion, b.state.SessionVersion, a.state.PasswordVersion, b.state.PasswordVersion)
+			}
 		}
 		if p := ul.produced[u.Version]; p.exact {
 			if d := recordDiff(p.state, u); d != "" {
