@@ -501,11 +501,11 @@ func (m *Manager) changeMembership(ctx context.Context, actorID, userID, groupID
 		return v, err
 	}
 	// The group may have been deleted since it was read.
-	u, _, _, err := m.dropStaleRefs(ctx, act, userID)
+	u, _, dropped, err := m.dropStaleRefs(ctx, act, userID)
 	if err != nil {
 		return User{}, err
 	}
-	if !slices.Contains(u.Groups, g.ID) {
+	if slices.Contains(dropped, g.ID) {
 		return User{}, ErrNotFound
 	}
 	return u.View(), nil

@@ -3,7 +3,6 @@ package usermgmt
 import (
 	"context"
 	"errors"
-	"slices"
 )
 
 // References: a user's department is one of their account's, and their
@@ -27,8 +26,8 @@ import (
 // longer has (a profile change) and the groups that are deleted or of
 // another account (a membership change), each in a versioned write with
 // its event when there is something to take. It returns the user as it
-// stands and whether it took the department or any group.
-func (m *Manager) dropStaleRefs(ctx context.Context, act actor, userID string) (UserRecord, bool, bool, error) {
+// stands, whether it took the department, and the groups it took.
+func (m *Manager) dropStaleRefs(ctx context.Context, act actor, userID string) (UserRecord, bool, []string, error) {
 	ctx = unpinned(ctx)
 	u, err := m.update(ctx, act, userID, ActionProfileChange, func(u *UserRecord, _ *change) error {
 		if u.Department == "" {
@@ -46,9 +45,11 @@ func (m *Manager) dropStaleRefs(ctx context.Context, act actor, userID string) (
 	})
 	dept := err == nil
 	if err != nil && !errors.Is(err, errNoChange) {
-		return UserRecord{}, false, false, err
+		return UserRecord{}, false, nil, err
 	}
+	var dropped []string
 	u, err = m.update(ctx, act, userID, ActionGroupMembership, func(u *UserRecord, _ *change) error {
+		dropped = nil
 		if len(u.Groups) == 0 {
 			return errNoChange
 		}
@@ -60,21 +61,26 @@ func (m *Manager) dropStaleRefs(ctx context.Context, act actor, userID string) (
 		for _, g := range gs {
 			live[g.ID] = !g.Deleted && g.AccountID == u.AccountID
 		}
-		kept := slices.DeleteFunc(slices.Clone(u.Groups), func(id string) bool { return !live[id] })
-		if len(kept) == len(u.Groups) {
-			return errNoChange
+		var kept []string
+		for _, id := range u.Groups {
+			if live[id] {
+				kept = append(kept, id)
+			} else {
+				dropped = append(dropped, id)
+			}
 		}
-		if len(kept) == 0 {
-			kept = nil
+		if len(dropped) == 0 {
+			return errNoChange
 		}
 		u.Groups = kept
 		return nil
 	})
-	groups := err == nil
-	if err != nil && !errors.Is(err, errNoChange) {
-		return UserRecord{}, false, false, err
+	if errors.Is(err, errNoChange) {
+		dropped = nil
+	} else if err != nil {
+		return UserRecord{}, false, nil, err
 	}
-	return u, dept, groups, nil
+	return u, dept, dropped, nil
 }
 
 // holdsRefs reports whether a user write gave u a department or groups

@@ -16,14 +16,16 @@ import (
 // account does not have, or in a deleted group.
 
 // hookStore runs each of its hooks once: before the first UpdateUser or
-// CreateUsers, before the first UpdateAccount, and after the first
-// UpdateAccount or UpdateGroup committed. It passes every call on.
+// CreateUsers, after the first UpdateUser committed, before the first
+// UpdateAccount, and after the first UpdateAccount or UpdateGroup
+// committed. It passes every call on.
 type hookStore struct {
 	usermgmt.Store
 	beforeUser    func()
+	afterUser     func()
 	beforeAccount func()
 	afterWrite    func() // after an UpdateAccount or UpdateGroup
-	once          [3]sync.Once
+	once          [4]sync.Once
 }
 
 func (h *hookStore) fire(i int, f func()) {
@@ -34,7 +36,11 @@ func (h *hookStore) fire(i int, f func()) {
 
 func (h *hookStore) UpdateUser(ctx context.Context, up usermgmt.UserUpdate) error {
 	h.fire(0, h.beforeUser)
-	return h.Store.UpdateUser(ctx, up)
+	err := h.Store.UpdateUser(ctx, up)
+	if err == nil {
+		h.fire(3, h.afterUser)
+	}
+	return err
 }
 
 func (h *hookStore) CreateUsers(ctx context.Context, cs []usermgmt.UserCreate) error {
@@ -173,6 +179,20 @@ func testGroupDeletionRaces(t *testing.T, su *suite) {
 			return c.User.ID, err
 		},
 	}
+	// A membership taken back by a RemoveFromGroup right after the add is
+	// not an add to a deleted group: the add succeeded.
+	t.Run("RemovalAfterAdd", func(t *testing.T) {
+		e := su.env(t)
+		g := e.group(e.root.ID, "Kept")
+		u := e.user(e.root.ID, "joiner@example.com", usermgmt.RoleGeneral)
+		m := e.manager(&hookStore{Store: e.store, afterUser: func() {
+			_, err := e.m.RemoveFromGroup(e.ctx, usermgmt.System, u.ID, g.ID)
+			ok(t, err)
+		}})
+		_, err := m.AddToGroup(e.ctx, usermgmt.System, u.ID, g.ID)
+		ok(t, err)
+		eq(t, "groups", len(e.get(u.ID).Groups), 0)
+	})
 	for _, name := range sortedKeys(assigns) {
 		assign := assigns[name]
 		t.Run("DeletionDuring"+name, func(t *testing.T) {
