@@ -388,9 +388,11 @@ func (c *chaos) op(rng *rand.Rand) {
 	}
 	// Pairs of kinds that touch the same records: departments and
 	// profiles, groups and memberships, status changes and roles and
-	// moves (the last admin), invitations and their tokens.
+	// moves (the last admin), invitations and their tokens, departments
+	// and departments, groups and their grants.
 	pairs := [][2][2]int{{{0, 3}, {3, 6}}, {{6, 8}, {68, 74}}, {{14, 24}, {8, 11}}, {{14, 24}, {74, 79}},
-		{{14, 24}, {14, 24}}, {{26, 29}, {31, 36}}, {{31, 36}, {36, 44}}, {{0, 100}, {0, 100}}}
+		{{14, 24}, {14, 24}}, {{26, 29}, {31, 36}}, {{31, 36}, {36, 44}}, {{0, 3}, {0, 3}}, {{6, 8}, {11, 14}},
+		{{0, 100}, {0, 100}}}
 	p := pairs[rng.IntN(len(pairs))]
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
@@ -929,6 +931,22 @@ func (c *chaos) checkGroups(ids []string, users map[string]usermgmt.UserRecord) 
 		}
 		for _, g := range gs {
 			groups[g.ID] = g
+		}
+	}
+	for key, vs := range c.log.versions {
+		var stored int64
+		if id, ok := strings.CutPrefix(key, "group "); ok {
+			stored = groups[id].Version
+		} else {
+			stored = accounts[strings.TrimPrefix(key, "account ")].Version
+		}
+		for v := int64(1); v <= stored; v++ {
+			if !vs[v] {
+				c.t.Errorf("%s: stored Version %d, but no committed write produced version %d", key, stored, v)
+			}
+		}
+		if int64(len(vs)) != stored {
+			c.t.Errorf("%s: stored Version %d, but committed writes produced %d versions", key, stored, len(vs))
 		}
 	}
 	for _, id := range ids {

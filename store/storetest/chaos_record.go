@@ -23,7 +23,21 @@ type chaosLog struct {
 	msgs   map[string]*loggedItem // message ID
 	leases map[string]bool        // lease ID: reserved (false), finished (true)
 	sent   map[string]int         // message ID: successful FinishMessage(MessageSent) calls
-	issues []string
+	// versions of accounts and groups ("account ID" or "group ID"):
+	// the versions their committed writes produced
+	versions map[string]map[int64]bool
+	issues   []string
+}
+
+// produceOther records that a write of an account or group produced v.
+func (l *chaosLog) produceOther(key string, v int64) {
+	if l.versions[key] == nil {
+		l.versions[key] = map[int64]bool{}
+	}
+	if l.versions[key][v] {
+		l.issue("%s: version %d produced twice (a lost update)", key, v)
+	}
+	l.versions[key][v] = true
 }
 
 // loggedItem is an event or message a write carried.
@@ -53,7 +67,7 @@ type producedState struct {
 
 func newChaosLog() *chaosLog {
 	return &chaosLog{users: map[string]*userLog{}, events: map[string]*loggedItem{}, msgs: map[string]*loggedItem{},
-		leases: map[string]bool{}, sent: map[string]int{}}
+		leases: map[string]bool{}, sent: map[string]int{}, versions: map[string]map[int64]bool{}}
 }
 
 func (l *chaosLog) issue(format string, args ...any) {
@@ -135,6 +149,7 @@ func (r *recordingStore) CreateAccount(ctx context.Context, c usermgmt.AccountCr
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if ok {
+		l.produceOther("account "+c.Account.ID, c.Account.Version)
 		l.produce(c.Admin.User, "create account", true)
 		l.user(c.Admin.User.ID).created = true
 	}
@@ -152,6 +167,9 @@ func (r *recordingStore) UpdateAccount(ctx context.Context, up usermgmt.AccountU
 	ok, unknown := outcome(err)
 	r.log.mu.Lock()
 	defer r.log.mu.Unlock()
+	if ok {
+		r.log.produceOther("account "+up.Account.ID, up.Account.Version+1)
+	}
 	r.log.event(up.Event, ok, unknown)
 	return err
 }
@@ -291,6 +309,9 @@ func (r *recordingStore) CreateGroup(ctx context.Context, g usermgmt.Group, ev u
 	ok, unknown := outcome(err)
 	r.log.mu.Lock()
 	defer r.log.mu.Unlock()
+	if ok {
+		r.log.produceOther("group "+g.ID, g.Version)
+	}
 	r.log.event(ev, ok, unknown)
 	return err
 }
@@ -300,6 +321,9 @@ func (r *recordingStore) UpdateGroup(ctx context.Context, up usermgmt.GroupUpdat
 	ok, unknown := outcome(err)
 	r.log.mu.Lock()
 	defer r.log.mu.Unlock()
+	if ok {
+		r.log.produceOther("group "+up.Group.ID, up.Group.Version+1)
+	}
 	r.log.event(up.Event, ok, unknown)
 	return err
 }
