@@ -29,7 +29,9 @@ import (
 // stands, whether it took the department, and the groups it took.
 func (m *Manager) dropStaleRefs(ctx context.Context, act actor, userID string) (UserRecord, bool, []string, error) {
 	ctx = unpinned(ctx)
-	u, err := m.update(ctx, act, userID, ActionProfileChange, func(u *UserRecord, _ *change) error {
+	// The user as it stands comes from the second write, which reads it
+	// again (and returns it unchanged when there is nothing to take).
+	_, err := m.update(ctx, act, userID, ActionProfileChange, func(u *UserRecord, _ *change) error {
 		if u.Department == "" {
 			return errNoChange
 		}
@@ -48,7 +50,7 @@ func (m *Manager) dropStaleRefs(ctx context.Context, act actor, userID string) (
 		return UserRecord{}, false, nil, err
 	}
 	var dropped []string
-	u, err = m.update(ctx, act, userID, ActionGroupMembership, func(u *UserRecord, _ *change) error {
+	u, err := m.update(ctx, act, userID, ActionGroupMembership, func(u *UserRecord, _ *change) error {
 		dropped = nil
 		if len(u.Groups) == 0 {
 			return errNoChange
