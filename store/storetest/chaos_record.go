@@ -163,14 +163,19 @@ func (r *recordingStore) CreateAccount(ctx context.Context, c usermgmt.AccountCr
 }
 
 func (r *recordingStore) UpdateAccount(ctx context.Context, up usermgmt.AccountUpdate) error {
-	err := r.Store.UpdateAccount(ctx, up)
+	return r.other(r.Store.UpdateAccount(ctx, up), "account "+up.Account.ID, up.Account.Version+1, up.Event)
+}
+
+// other records the outcome err of a write of an account or group (key)
+// that produces version v with its event.
+func (r *recordingStore) other(err error, key string, v int64, ev usermgmt.AuditEvent) error {
 	ok, unknown := outcome(err)
 	r.log.mu.Lock()
 	defer r.log.mu.Unlock()
 	if ok {
-		r.log.produceOther("account "+up.Account.ID, up.Account.Version+1)
+		r.log.produceOther(key, v)
 	}
-	r.log.event(up.Event, ok, unknown)
+	r.log.event(ev, ok, unknown)
 	return err
 }
 
@@ -305,27 +310,11 @@ func (r *recordingStore) RecordActivity(ctx context.Context, a usermgmt.Activity
 }
 
 func (r *recordingStore) CreateGroup(ctx context.Context, g usermgmt.Group, ev usermgmt.AuditEvent) error {
-	err := r.Store.CreateGroup(ctx, g, ev)
-	ok, unknown := outcome(err)
-	r.log.mu.Lock()
-	defer r.log.mu.Unlock()
-	if ok {
-		r.log.produceOther("group "+g.ID, g.Version)
-	}
-	r.log.event(ev, ok, unknown)
-	return err
+	return r.other(r.Store.CreateGroup(ctx, g, ev), "group "+g.ID, g.Version, ev)
 }
 
 func (r *recordingStore) UpdateGroup(ctx context.Context, up usermgmt.GroupUpdate) error {
-	err := r.Store.UpdateGroup(ctx, up)
-	ok, unknown := outcome(err)
-	r.log.mu.Lock()
-	defer r.log.mu.Unlock()
-	if ok {
-		r.log.produceOther("group "+up.Group.ID, up.Group.Version+1)
-	}
-	r.log.event(up.Event, ok, unknown)
-	return err
+	return r.other(r.Store.UpdateGroup(ctx, up), "group "+up.Group.ID, up.Group.Version+1, up.Event)
 }
 
 func (r *recordingStore) FinishMessage(ctx context.Context, res usermgmt.MessageResult) error {
