@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -148,10 +149,8 @@ func (m *Manager) InviteUsers(ctx context.Context, actorID string, in BulkInvite
 		b.notRun(results)
 		return results, err
 	}
-	for _, id := range b.refs {
-		if _, _, _, err := m.dropStaleRefs(ctx, act, id); err != nil {
-			return results, err
-		}
+	if err := b.dropStaleRefs(ctx, act); err != nil {
+		return results, err
 	}
 	b.settleRepeats(results)
 	return results, nil
@@ -201,15 +200,64 @@ type bulkRun struct {
 	accounts map[string]accountCheck // account ID -> what the actor may do there
 	first    map[string]int          // canonical email -> first row holding it
 	repeats  [][2]int                // (row, first row)
-	refs     []string                // users created with a department or groups
+	refs     []UserRecord            // users created with a department or groups
 }
 
 // created notes a user written with a department or groups, which may
 // have gone since they were checked (see References).
 func (b *bulkRun) created(u UserRecord) {
 	if holdsRefs(u) {
-		b.refs = append(b.refs, u.ID)
+		b.refs = append(b.refs, u)
 	}
+}
+
+// dropStaleRefs re-reads, once each, the accounts and groups the created
+// users were given, now that they are written, and takes back (see
+// Manager.dropStaleRefs) what is gone only from the users who hold it: a
+// removal that this read does not see comes after the users were written,
+// and its own pass over the account finds them.
+func (b *bulkRun) dropStaleRefs(ctx context.Context, act actor) error {
+	accounts := map[string]Account{}
+	var groupIDs []string
+	for _, u := range b.refs {
+		if _, ok := accounts[u.AccountID]; !ok && u.Department != "" {
+			a, err := b.m.store.Account(ctx, u.AccountID)
+			if err != nil {
+				return err
+			}
+			accounts[u.AccountID] = a
+		}
+		groupIDs = append(groupIDs, u.Groups...)
+	}
+	live := map[string]string{} // group ID -> its account, for live groups
+	if len(groupIDs) > 0 {
+		slices.Sort(groupIDs)
+		gs, err := b.m.store.Groups(ctx, slices.Compact(groupIDs))
+		if err != nil {
+			return err
+		}
+		for _, g := range gs {
+			if !g.Deleted {
+				live[g.ID] = g.AccountID
+			}
+		}
+	}
+	for _, u := range b.refs {
+		stale := false
+		if u.Department != "" {
+			_, ok := accounts[u.AccountID].department(u.Department)
+			stale = !ok
+		}
+		for _, g := range u.Groups {
+			stale = stale || live[g] != u.AccountID
+		}
+		if stale {
+			if _, _, _, err := b.m.dropStaleRefs(ctx, act, u.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 type accountCheck struct {

@@ -108,6 +108,14 @@ func testDepartmentRemovalRaces(t *testing.T, su *suite) {
 				FirstName: "New", LastName: "Seller", Department: sales, Password: Password})
 			return c.User.ID, err
 		},
+		"Invite": func(e *env, m *usermgmt.Manager, _ usermgmt.User, dest usermgmt.Account) (string, error) {
+			res, err := m.InviteUsers(e.ctx, usermgmt.System, usermgmt.BulkInvite{AccountID: dest.ID,
+				Rows: []usermgmt.NewUser{{Email: "invited-sales@example.com", Department: sales}}})
+			if err != nil || len(res) != 1 {
+				return "", err
+			}
+			return res[0].UserID, res[0].Err
+		},
 	}
 	for _, name := range sortedKeys(assigns) {
 		assign := assigns[name]
