@@ -229,29 +229,13 @@ func (b *bulkRun) dropStaleRefs(ctx context.Context, act actor) error {
 		}
 		groupIDs = append(groupIDs, u.Groups...)
 	}
-	live := map[string]string{} // group ID -> its account, for live groups
-	if len(groupIDs) > 0 {
-		slices.Sort(groupIDs)
-		gs, err := b.m.store.Groups(ctx, slices.Compact(groupIDs))
-		if err != nil {
-			return err
-		}
-		for _, g := range gs {
-			if !g.Deleted {
-				live[g.ID] = g.AccountID
-			}
-		}
+	slices.Sort(groupIDs)
+	live, err := b.m.liveGroups(ctx, slices.Compact(groupIDs))
+	if err != nil {
+		return err
 	}
 	for _, u := range b.refs {
-		stale := false
-		if u.Department != "" {
-			_, ok := accounts[u.AccountID].department(u.Department)
-			stale = !ok
-		}
-		for _, g := range u.Groups {
-			stale = stale || live[g] != u.AccountID
-		}
-		if stale {
+		if refsGone(u, accounts[u.AccountID], live) {
 			if _, _, _, err := b.m.dropStaleRefs(ctx, act, u.ID); err != nil {
 				return err
 			}

@@ -29,6 +29,11 @@ import (
 // stands, whether it took the department, and the groups it took.
 func (m *Manager) dropStaleRefs(ctx context.Context, act actor, userID string) (UserRecord, bool, []string, error) {
 	ctx = unpinned(ctx)
+	if cur, err := m.store.User(ctx, userID); err != nil {
+		return UserRecord{}, false, nil, err
+	} else if stale, err := m.holdsStaleRefs(ctx, cur); err != nil || !stale {
+		return cur, false, nil, err // the usual case: nothing to take, no write
+	}
 	// The user as it stands comes from the second write, which reads it
 	// again (and returns it unchanged when there is nothing to take).
 	_, err := m.update(ctx, act, userID, ActionProfileChange, func(u *UserRecord, _ *change) error {
@@ -55,17 +60,13 @@ func (m *Manager) dropStaleRefs(ctx context.Context, act actor, userID string) (
 		if len(u.Groups) == 0 {
 			return errNoChange
 		}
-		gs, err := m.store.Groups(ctx, u.Groups)
+		live, err := m.liveGroups(ctx, u.Groups)
 		if err != nil {
 			return err
 		}
-		live := make(map[string]bool, len(gs))
-		for _, g := range gs {
-			live[g.ID] = !g.Deleted && g.AccountID == u.AccountID
-		}
 		var kept []string
 		for _, id := range u.Groups {
-			if live[id] {
+			if live[id] == u.AccountID {
 				kept = append(kept, id)
 			} else {
 				dropped = append(dropped, id)
@@ -83,6 +84,59 @@ func (m *Manager) dropStaleRefs(ctx context.Context, act actor, userID string) (
 		return UserRecord{}, false, nil, err
 	}
 	return u, dept, dropped, nil
+}
+
+// holdsStaleRefs reports whether u holds a department its account lacks
+// or a group that is deleted or of another account, as the store has them
+// now.
+func (m *Manager) holdsStaleRefs(ctx context.Context, u UserRecord) (bool, error) {
+	var a Account
+	if u.Department != "" {
+		var err error
+		if a, err = m.store.Account(ctx, u.AccountID); err != nil {
+			return false, err
+		}
+	}
+	live, err := m.liveGroups(ctx, u.Groups)
+	if err != nil {
+		return false, err
+	}
+	return refsGone(u, a, live), nil
+}
+
+// liveGroups maps the groups of ids that are not deleted to their accounts.
+func (m *Manager) liveGroups(ctx context.Context, ids []string) (map[string]string, error) {
+	live := map[string]string{}
+	if len(ids) == 0 {
+		return live, nil
+	}
+	gs, err := m.store.Groups(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range gs {
+		if !g.Deleted {
+			live[g.ID] = g.AccountID
+		}
+	}
+	return live, nil
+}
+
+// refsGone reports whether u's department is missing from a (its account,
+// read only when u has a department) or one of its groups is missing from
+// live (group ID -> account, see liveGroups) or of another account.
+func refsGone(u UserRecord, a Account, live map[string]string) bool {
+	if u.Department != "" {
+		if _, ok := a.department(u.Department); !ok {
+			return true
+		}
+	}
+	for _, g := range u.Groups {
+		if live[g] != u.AccountID {
+			return true
+		}
+	}
+	return false
 }
 
 // holdsRefs reports whether a user write gave u a department or groups
