@@ -266,20 +266,40 @@ func (h *hasher) hashHeld(password string) (string, error) {
 // hashes made before the library normalised passwords (and imported ones).
 // The caller holds a slot.
 func (h *hasher) verifyHeld(typed, encoded string) (ok, stale bool, err error) {
+	v := h.check(typed, encoded)
+	h.verified.Add(v.tries)
+	return v.ok, v.stale, v.err
+}
+
+// verdict is what verifying a password against one stored hash found.
+type verdict struct {
+	ok, stale bool
+	err       error
+	tries     uint64 // verifications spent: two when the normalised form failed and the typed one differs
+}
+
+// check verifies as verifyHeld does but counts nothing in the Stats: a
+// verification run beside an attempt's reservation counts as a
+// verification only once the reservation holds (see Manager.reserve), and
+// as a dummy one when it is discarded. The caller holds a slot.
+func (h *hasher) check(typed, encoded string) verdict {
+	var v verdict
 	norm, nerr := NormalizePassword(typed)
 	if nerr == nil {
-		ok, stale, err = h.verifyOne(norm, encoded)
-		if err != nil || ok || norm == typed {
-			return ok, stale, err
+		v.ok, v.stale, v.err = h.verifyOne(norm, encoded)
+		v.tries++
+		if v.err != nil || v.ok || norm == typed {
+			return v
 		}
 	}
-	ok, stale, err = h.verifyOne(typed, encoded)
-	return ok, stale || ok, err
+	ok, stale, err := h.verifyOne(typed, encoded)
+	v.tries++
+	v.ok, v.stale, v.err = ok, stale || ok, err
+	return v
 }
 
 // verifyOne verifies one form of a password against an encoded hash.
 func (h *hasher) verifyOne(password, encoded string) (ok, stale bool, err error) {
-	defer h.verified.Add(1)
 	switch {
 	case strings.HasPrefix(encoded, "$argon2id$"):
 		p, err := parsePHC(encoded)

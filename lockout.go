@@ -17,7 +17,11 @@ import (
 //     lock. Each attempt first reserves a slot in the store
 //     (Store.ReserveAttempt, atomic): a slot is free while the failures
 //     recorded plus the attempts still being verified stay under the
-//     limit, and only an attempt holding a slot has its password verified.
+//     limit, and only an attempt holding a slot has its password's verdict
+//     used. (The verification runs beside the reservation, to save the
+//     reservation's round trip; when the reservation is refused, its
+//     verdict is discarded unseen, and the refusal takes the verification's
+//     time, as every refusal does. See Manager.reserve.)
 //     The failure that reaches the limit writes the lock in the same atomic
 //     step that records it (Store.FinishAttempt).
 //   - A right password is never counted as a failure, never causes a lock,
@@ -54,8 +58,9 @@ import (
 // asks to retry. A context error means the caller's context ended first.
 //
 // Time: Authenticate waits for a hash slot (WithMaxConcurrentHashes) and,
-// when the user's slots are all in flight, up to Policy.AttemptWait,
-// honouring ctx. Once a password has been verified, the write recording the
+// when the user's slots are all in flight, up to Policy.AttemptWait
+// after its first reservation (and the verification beside it) found
+// them so, honouring ctx. Once a password has been verified, the write recording the
 // outcome runs to its end even if ctx is cancelled, bounded by
 // Policy.RecordTimeout: Authenticate returns at most RecordTimeout after
 // the verification, whatever ctx's deadline.
@@ -90,11 +95,11 @@ func (m *Manager) attempt(ctx context.Context, u UserRecord, password string) (U
 	if u.Status != StatusActive {
 		return UserRecord{}, m.hasher.refuse(ctx, password, statusError(u.Status))
 	}
-	r, lease, err := m.reserve(ctx, u.ID, password)
+	r, lease, v, err := m.reserve(ctx, u, password)
 	if err != nil {
 		return UserRecord{}, err
 	}
-	ok, stale, verr := m.hasher.verifyHeld(password, r.PasswordHash)
+	ok, stale, verr := v.ok, v.stale, v.err
 	var rehash string
 	if verr == nil && ok && stale {
 		if norm, nerr := NormalizePassword(password); nerr == nil {
@@ -137,39 +142,74 @@ func (m *Manager) settleLogin(ctx context.Context, u UserRecord) (UserRecord, er
 	return u, nil
 }
 
-// reserve takes a hash slot and reserves a password attempt for the user,
-// waiting while every attempt slot is held by attempts in flight. On
-// success the caller holds the hash slot and must release it.
-func (m *Manager) reserve(ctx context.Context, userID, password string) (UserRecord, string, error) {
+// reserve takes a hash slot, reserves a password attempt for u and
+// verifies the password against the hash the store holds, waiting while
+// every attempt slot is held by attempts in flight. On success the caller
+// holds the hash slot and must release it.
+//
+// The first reservation runs beside a verification against u.PasswordHash,
+// as read before it, so that a login costs one verification plus the reads
+// and writes around it rather than the reservation's round trip too. The
+// verification's result is used only when the reservation holds and the
+// hash is still the one verified; otherwise it is discarded unseen, counted
+// as a dummy verification (the refusal's time, which a refusal spends
+// anyway), and, when the hash changed meanwhile, the password is verified
+// again against the new one. So only an attempt holding a slot has its
+// password's verdict used, and every refusal takes one verification's time.
+func (m *Manager) reserve(ctx context.Context, u UserRecord, password string) (UserRecord, string, verdict, error) {
 	var give <-chan time.Time
 	backoff := time.Millisecond
-	for {
+	for try := 0; ; try++ {
 		if err := m.hasher.acquire(ctx); err != nil {
-			return UserRecord{}, "", err
+			return UserRecord{}, "", verdict{}, err
 		}
 		lease, err := leaseID()
 		if err != nil {
 			m.hasher.release()
-			return UserRecord{}, "", err
+			return UserRecord{}, "", verdict{}, err
 		}
 		now := m.now()
-		r, res, err := m.store.ReserveAttempt(ctx, AttemptReservation{UserID: userID, Limit: m.policy.MaxFailedAttempts,
-			Now: now, Lease: AttemptLease{ID: lease, Until: now.Add(m.policy.AttemptLease)}})
+		req := AttemptReservation{UserID: u.ID, Limit: m.policy.MaxFailedAttempts,
+			Now: now, Lease: AttemptLease{ID: lease, Until: now.Add(m.policy.AttemptLease)}}
+		var r UserRecord
+		var res ReserveResult
+		var v verdict
+		spent := try == 0 // a verification runs beside the reservation
+		if spent {
+			r, res, v, err = m.reserveBeside(ctx, req, password, u.PasswordHash)
+		} else {
+			r, res, err = m.store.ReserveAttempt(ctx, req)
+		}
+		if err == nil && res == ReserveOK {
+			if spent && r.PasswordHash == u.PasswordHash {
+				m.hasher.verified.Add(v.tries)
+				return r, lease, v, nil
+			}
+			if spent {
+				m.hasher.dummies.Add(v.tries)
+			}
+			v = m.hasher.check(password, r.PasswordHash)
+			m.hasher.verified.Add(v.tries)
+			return r, lease, v, nil
+		}
+		if spent {
+			m.hasher.dummies.Add(v.tries)
+		}
 		switch {
 		case err != nil:
 			m.hasher.release()
-			return UserRecord{}, "", err
-		case res == ReserveOK:
-			return r, lease, nil
+			return UserRecord{}, "", verdict{}, err
 		case res == ReserveRefused:
 			// Locked (or otherwise moved) meanwhile: refuse in the time of a
 			// verification, holding the slot we already have.
-			m.hasher.verifyDummy(password)
+			if !spent {
+				m.hasher.verifyDummy(password)
+			}
 			m.hasher.release()
 			if r.Status == StatusActive {
-				return UserRecord{}, "", ErrLocked // every slot spent by failures: the lock is being written
+				return UserRecord{}, "", verdict{}, ErrLocked // every slot spent by failures: the lock is being written
 			}
-			return UserRecord{}, "", statusError(r.Status)
+			return UserRecord{}, "", verdict{}, statusError(r.Status)
 		}
 		// ReserveFull: attempts in flight hold the remaining slots.
 		m.hasher.release()
@@ -183,14 +223,43 @@ func (m *Manager) reserve(ctx context.Context, userID, password string) (UserRec
 		select {
 		case <-ctx.Done():
 			wait.Stop()
-			return UserRecord{}, "", ctx.Err()
+			return UserRecord{}, "", verdict{}, ctx.Err()
+		case <-wait.C:
 		case <-give:
 			wait.Stop()
-			return UserRecord{}, "", ErrAttemptsInFlight
-		case <-wait.C:
+			return UserRecord{}, "", verdict{}, ErrAttemptsInFlight
 		}
 		backoff = min(2*backoff, 50*time.Millisecond)
 	}
+}
+
+// reserveBeside runs the reservation req on another goroutine while this
+// one verifies the password against encoded, and returns both when both
+// have ended. A panic of the store's reservation reaches the caller here.
+func (m *Manager) reserveBeside(ctx context.Context, req AttemptReservation, password, encoded string) (UserRecord, ReserveResult, verdict, error) {
+	type reserved struct {
+		r     UserRecord
+		res   ReserveResult
+		err   error
+		panic any
+	}
+	done := make(chan reserved, 1)
+	go func() {
+		var out reserved
+		defer func() {
+			out.panic = recover()
+			done <- out
+		}()
+		out.r, out.res, out.err = m.store.ReserveAttempt(ctx, req)
+	}()
+	v := m.hasher.check(password, encoded)
+	out := <-done
+	if out.panic != nil {
+		m.hasher.dummies.Add(v.tries)
+		m.hasher.release()
+		panic(out.panic)
+	}
+	return out.r, out.res, v, out.err
 }
 
 func leaseID() (string, error) {

@@ -299,8 +299,8 @@ func (m *Manager) Policy() Policy { return m.policy }
 // Stats are counters of one Manager's password work, for monitoring.
 type Stats struct {
 	PasswordHashes        uint64 `json:"password_hashes"`        // new hashes computed
-	PasswordVerifications uint64 `json:"password_verifications"` // hashes verified against stored hashes
-	DummyVerifications    uint64 `json:"dummy_verifications"`    // verifications against the dummy hash, spent so that refusals cost the same time
+	PasswordVerifications uint64 `json:"password_verifications"` // verifications against stored hashes whose verdict was used
+	DummyVerifications    uint64 `json:"dummy_verifications"`    // verifications spent so that refusals cost the same time: against the dummy hash, or discarded unseen when the attempt's reservation was refused
 	HashesInFlight        int64  `json:"hashes_in_flight"`       // hash computations running now
 	PeakHashesInFlight    int64  `json:"peak_hashes_in_flight"`  // the most ever running at once
 	AttemptWaits          uint64 `json:"attempt_waits"`          // logins that waited for a password-attempt slot

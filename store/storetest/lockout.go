@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ var lockoutTests = map[string]func(*testing.T, *suite){
 	"HangingUpCannotSkipTheCount":     testHangUp,
 	"UnicodePasswordVerifiesAnyForm":  testUnicodePassword,
 	"ImportedHashesLogInAndRehash":    testImportedHashes,
+	"ChangedBesideTheReservation":     testChangedBesideReservation,
 }
 
 func testNineFailuresDoNotLock(t *testing.T, su *suite) {
@@ -475,4 +477,61 @@ func testHangUp(t *testing.T, su *suite) {
 	eq(t, "failures", got.FailedAttempts, 10)
 	sameSlice(t, "lockout notice", e.messagesTo(u.Email), []usermgmt.NotificationKind{usermgmt.NotifyLockout})
 	sameSlice(t, "notice to the admin", e.messagesTo(e.admin.Email), []usermgmt.NotificationKind{usermgmt.NotifyLockoutAdmin})
+}
+
+// beforeReserve wraps a store so that hook runs once, just before the
+// first ReserveAttempt: a change landing between the login's read of the
+// user and its reservation, while the password is being verified beside
+// the reservation against the hash first read.
+type beforeReserve struct {
+	usermgmt.Store
+	hook func()
+	once *sync.Once
+}
+
+func (s beforeReserve) ReserveAttempt(ctx context.Context, r usermgmt.AttemptReservation) (usermgmt.UserRecord, usermgmt.ReserveResult, error) {
+	s.once.Do(s.hook)
+	return s.Store.ReserveAttempt(ctx, r)
+}
+
+// testChangedBesideReservation: the verdict of the verification that runs
+// beside a login's reservation is used only when the reservation holds and
+// the hash is still the one verified. A user banned meanwhile is refused
+// even with the right password, and the verification counts as a dummy;
+// a password changed meanwhile is verified again, against the new hash,
+// so the old password fails (and counts) and the new one logs in.
+func testChangedBesideReservation(t *testing.T, su *suite) {
+	e := su.env(t)
+	banned := e.user(e.root.ID, "banned-meanwhile@example.com", usermgmt.RoleGeneral)
+	m := e.manager(beforeReserve{Store: e.store, once: new(sync.Once), hook: func() {
+		_, err := e.m.Ban(e.ctx, e.admin.ID, banned.ID)
+		ok(t, err)
+	}})
+	before := m.Stats()
+	_, err := m.Authenticate(e.ctx, banned.Email, Password)
+	isErr(t, err, usermgmt.ErrBanned)
+	after := m.Stats()
+	eq(t, "verifications used for a user banned meanwhile", after.PasswordVerifications, before.PasswordVerifications)
+	eq(t, "verifications discarded", after.DummyVerifications, before.DummyVerifications+1)
+	got := e.get(banned.ID)
+	eq(t, "failures", got.FailedAttempts, 0)
+	eq(t, "leases left", len(got.AttemptLeases), 0)
+	eq(t, "login recorded", got.LastLoginAt.IsZero(), true)
+
+	changed := e.user(e.root.ID, "changed-meanwhile@example.com", usermgmt.RoleGeneral)
+	const newPassword = "a new and longer passphrase"
+	m = e.manager(beforeReserve{Store: e.store, once: new(sync.Once), hook: func() {
+		_, err := e.m.SetPassword(e.ctx, e.admin.ID, changed.ID, newPassword)
+		ok(t, err)
+	}})
+	before = m.Stats()
+	_, err = m.Authenticate(e.ctx, changed.Email, Password)
+	isErr(t, err, usermgmt.ErrInvalidCredentials)
+	after = m.Stats()
+	eq(t, "verifications used after a change meanwhile", after.PasswordVerifications, before.PasswordVerifications+1)
+	eq(t, "verifications discarded after a change meanwhile", after.DummyVerifications, before.DummyVerifications+1)
+	eq(t, "failures after the old password", e.get(changed.ID).FailedAttempts, 1)
+	_, err = m.Authenticate(e.ctx, changed.Email, newPassword)
+	ok(t, err)
+	eq(t, "failures after the new password", e.get(changed.ID).FailedAttempts, 0)
 }
