@@ -40,6 +40,8 @@ type Store struct {
 	owned  bool // Close closes pool
 	schema string
 	q      queries
+
+	reserved reservedRows // see FinishAttempt
 }
 
 // The interfaces the Store implements.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -755,7 +756,43 @@ func (s *Store) ReserveAttempt(ctx context.Context, r usermgmt.AttemptReservatio
 	if err != nil {
 		return usermgmt.UserRecord{}, 0, s.fail(ctx, err)
 	}
+	if usermgmt.ReserveResult(res) == usermgmt.ReserveOK {
+		s.reserved.put(r.Lease.ID, row)
+	}
 	return u, usermgmt.ReserveResult(res), nil
+}
+
+// reservedRows remembers, by lease ID, the row each ReserveAttempt of this
+// Store returned with its lease, as read (decoded afresh when used, so
+// nothing the caller does to the record it got changes it), so that
+// FinishAttempt can write the outcome in one round trip, without reading
+// the row again, when the row is unchanged since: every write of a user
+// raises its version, and the write checks it. It holds at most maxReservedRows rows (the attempts in
+// flight in this process; one whose finish never comes is dropped with
+// the rest when the map fills).
+type reservedRows struct {
+	mu   sync.Mutex
+	rows map[string]userRow
+}
+
+const maxReservedRows = 4096
+
+func (m *reservedRows) put(lease string, row userRow) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rows == nil || len(m.rows) >= maxReservedRows {
+		m.rows = make(map[string]userRow)
+	}
+	m.rows[lease] = row
+}
+
+// take returns and forgets the row reserved with lease.
+func (m *reservedRows) take(lease string) (userRow, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	row, ok := m.rows[lease]
+	delete(m.rows, lease)
+	return row, ok
 }
 
 // bookkeeping makes the transaction it runs in commit without waiting for
@@ -771,8 +808,17 @@ const bookkeeping = "SET LOCAL synchronous_commit TO off"
 // the outcome decided as the in-memory store does, and the row, the
 // events and the lock's messages written and committed, in two round
 // trips. An outcome that writes no event, message or lock commits as
-// bookkeeping (see bookkeeping).
+// bookkeeping (see bookkeeping), and takes one round trip when this Store
+// reserved the attempt and the row is unchanged since (see
+// finishReserved).
 func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (usermgmt.UserRecord, bool, error) {
+	if row, ok := s.reserved.take(o.LeaseID); ok && row.id == o.UserID {
+		if r, err := row.record(); err == nil {
+			if u, recorded, done, err := s.finishReserved(ctx, r, o); done || err != nil {
+				return u, recorded, err
+			}
+		}
+	}
 	var out usermgmt.UserRecord
 	var recorded bool
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
@@ -827,6 +873,46 @@ func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (u
 		return usermgmt.UserRecord{}, false, err
 	}
 	return out, recorded, nil
+}
+
+// finishReserved is FinishAttempt's one round trip for the common
+// outcomes, those that write the user's row alone (a login or a failure
+// that does not lock, without Policy.AuditLogins): it decides the outcome
+// on r, the row as its reservation returned it, and writes it as
+// bookkeeping only if the row still has r's version. done is false when it
+// wrote nothing: the outcome writes more than the row, or the row changed
+// since; FinishAttempt then reads the row under lock.
+func (s *Store) finishReserved(ctx context.Context, r usermgmt.UserRecord, o usermgmt.AttemptOutcome) (u usermgmt.UserRecord, recorded, done bool, err error) {
+	u = r
+	effects := attempts.Finish(&u, &o)
+	if !effects.Changed || len(effects.Events) > 0 || len(effects.Messages) > 0 || u.Status != r.Status {
+		return usermgmt.UserRecord{}, false, false, nil
+	}
+	var n int64
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		b.Queue(bookkeeping)
+		b.Queue(s.q.updateUser, userValues(&u)...)
+		b.Queue("COMMIT")
+		br := conn.SendBatch(ctx, b)
+		defer br.Close()
+		for k := range 4 {
+			tag, err := br.Exec()
+			if err != nil {
+				return err
+			}
+			if k == 2 {
+				n = tag.RowsAffected()
+			}
+		}
+		return br.Close()
+	})
+	if err != nil || n == 0 {
+		return usermgmt.UserRecord{}, false, false, err
+	}
+	u.Version++
+	return u, effects.Recorded, true, nil
 }
 
 // RecordActivity implements usermgmt.Store in one UPDATE, committed as
