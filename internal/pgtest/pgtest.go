@@ -179,6 +179,7 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.log = log
+	s.awaitEarlierPostmaster()
 	args := []string{"-D", s.Dir, "-p", strconv.Itoa(s.Port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + s.Dir,
 		"-c", "max_connections=400", "-c", "shared_buffers=256MB", "-c", "max_locks_per_transaction=256"}
@@ -214,6 +215,24 @@ func (s *Server) Start() error {
 			s.Stop()
 			return fmt.Errorf("pgtest: postgres on port %d did not answer: %v", s.Port, err)
 		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// awaitEarlierPostmaster waits, up to ten seconds, for the postmaster
+// named in the cluster's lock file to be gone: one that an earlier run
+// left to be killed with it (see procAttr) may still be exiting, and a
+// server started beside it refuses to run.
+func (s *Server) awaitEarlierPostmaster() {
+	b, err := os.ReadFile(filepath.Join(s.Dir, "postmaster.pid"))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil || pid <= 0 {
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && processAlive(pid); {
 		time.Sleep(50 * time.Millisecond)
 	}
 }

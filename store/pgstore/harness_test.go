@@ -56,6 +56,14 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer srv.Remove()
+	defer func() {
+		// The benchmarks' cluster outlives the run: stop it cleanly, so that
+		// the next run neither recovers it from its WAL nor finds the
+		// killed postmaster's lock file still held.
+		if benchServer != nil {
+			benchServer.Stop()
+		}
+	}()
 	server, testURL = srv, srv.URL("postgres")
 	// pg_trgm once, in public, for every test schema: created by the
 	// first schema's migration instead, it would live in that schema and
