@@ -888,26 +888,7 @@ func (s *Store) finishReserved(ctx context.Context, r usermgmt.UserRecord, o use
 	if !effects.Changed || len(effects.Events) > 0 || len(effects.Messages) > 0 || u.Status != r.Status {
 		return usermgmt.UserRecord{}, false, false, nil
 	}
-	var n int64
-	err = s.withConn(ctx, func(conn *pgx.Conn) error {
-		b := &pgx.Batch{}
-		b.Queue("BEGIN")
-		b.Queue(bookkeeping)
-		b.Queue(s.q.updateUser, userValues(&u)...)
-		b.Queue("COMMIT")
-		br := conn.SendBatch(ctx, b)
-		defer br.Close()
-		for k := range 4 {
-			tag, err := br.Exec()
-			if err != nil {
-				return err
-			}
-			if k == 2 {
-				n = tag.RowsAffected()
-			}
-		}
-		return br.Close()
-	})
+	n, err := s.execBookkeeping(ctx, s.q.updateUser, userValues(&u)...)
 	if err != nil || n == 0 {
 		return usermgmt.UserRecord{}, false, false, err
 	}
@@ -915,15 +896,16 @@ func (s *Store) finishReserved(ctx context.Context, r usermgmt.UserRecord, o use
 	return u, effects.Recorded, true, nil
 }
 
-// RecordActivity implements usermgmt.Store in one UPDATE, committed as
-// bookkeeping (see bookkeeping).
-func (s *Store) RecordActivity(ctx context.Context, a usermgmt.ActivityUpdate) (bool, error) {
+// execBookkeeping runs one statement in a transaction of its own,
+// committed as bookkeeping (see bookkeeping), in one round trip, and
+// returns the rows it affected.
+func (s *Store) execBookkeeping(ctx context.Context, sql string, args ...any) (int64, error) {
 	var n int64
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
 		b := &pgx.Batch{}
 		b.Queue("BEGIN")
 		b.Queue(bookkeeping)
-		b.Queue(s.q.recordActivity, a.UserID, encTime(a.At), encTime(a.IfBefore))
+		b.Queue(sql, args...)
 		b.Queue("COMMIT")
 		br := conn.SendBatch(ctx, b)
 		defer br.Close()
@@ -938,6 +920,13 @@ func (s *Store) RecordActivity(ctx context.Context, a usermgmt.ActivityUpdate) (
 		}
 		return br.Close()
 	})
+	return n, err
+}
+
+// RecordActivity implements usermgmt.Store in one UPDATE, committed as
+// bookkeeping (see bookkeeping).
+func (s *Store) RecordActivity(ctx context.Context, a usermgmt.ActivityUpdate) (bool, error) {
+	n, err := s.execBookkeeping(ctx, s.q.recordActivity, a.UserID, encTime(a.At), encTime(a.IfBefore))
 	if err != nil {
 		return false, err
 	}
