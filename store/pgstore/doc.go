@@ -88,7 +88,9 @@
 // transaction sent as one round trip, except that CreateUsers COPYs a
 // batch of 64 users or more (a bulk invitation's batches of 500), a COPY
 // per table in one transaction; UpdateUser, UpdateUsers (a whole
-// sweep page of 500) and FinishAttempt take two. A page of plain updates
+// sweep page of 500) and FinishAttempt take two, FinishAttempt one for a
+// login or a failure that does not lock (without AuditLogins) when the
+// same Store reserved the attempt and the user is unchanged since. A page of plain updates
 // (distinct users, none moving or changing groups or tokens: the sweep's)
 // is written set-wise, one UPDATE for every row and one INSERT for every
 // event, about 0.3 ms per idle user at 1,000,000 users. When a write of a batch
