@@ -136,8 +136,10 @@ type Store interface {
 	// number of users returned, not the number stored.
 	StaleUsers(ctx context.Context, q StaleQuery) ([]UserRecord, error)
 
-	// ReserveAttempt reserves one password attempt before the password is
-	// verified. Atomically, and across processes: it first drops the
+	// ReserveAttempt reserves one password attempt before the verdict on
+	// the password is used (the Manager may verify it while the call
+	// runs, on another goroutine, and discards the verdict unless it
+	// returns ReserveOK). Atomically, and across processes: it first drops the
 	// user's leases that lapsed at or before r.Now; then, when the user is
 	// in StatusActive and FailedAttempts + len(AttemptLeases) < r.Limit, it
 	// appends r.Lease and returns the user with ReserveOK. Otherwise it
