@@ -331,6 +331,23 @@ func (h *hasher) verifyOne(password, encoded string) (ok, stale bool, err error)
 	return false, false, errBadHash
 }
 
+// discard counts a verdict found beside a reservation, and then not used,
+// as dummy verifications, and tops its cost up to two passes against the
+// same hash whenever normalising changed the password: check stops after
+// one pass when the normalised form matches and takes two when it does
+// not, so without this a refused attempt's time (and Stats) would tell a
+// right password from a wrong one.
+func (h *hasher) discard(typed, encoded string, v verdict) {
+	h.dummies.Add(v.tries)
+	if v.err != nil || v.tries >= 2 {
+		return
+	}
+	if norm, err := NormalizePassword(typed); err == nil && norm != typed {
+		_, _, _ = h.verifyOne(typed, encoded) // the pass a wrong password takes; its result unused
+		h.dummies.Add(1)
+	}
+}
+
 // verifyDummy spends the time of verifying a password against a hash no
 // password matches, so that a refusal costs what a wrong password does.
 // Like verifyHeld it verifies twice when normalising changed the password.

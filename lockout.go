@@ -13,15 +13,16 @@ import (
 // password attempts fail, and a success resets the count. Under any
 // concurrency, across Managers and processes sharing a store:
 //
-//   - At most MaxFailedAttempts wrong passwords are ever verified before the
-//     lock. Each attempt first reserves a slot in the store
+//   - At most MaxFailedAttempts wrong passwords have their verdict used
+//     before the lock (Stats.PasswordVerifications). Each attempt first reserves a slot in the store
 //     (Store.ReserveAttempt, atomic): a slot is free while the failures
 //     recorded plus the attempts still being verified stay under the
 //     limit, and only an attempt holding a slot has its password's verdict
 //     used. (The verification runs beside the reservation, to save the
 //     reservation's round trip; when the reservation is refused, its
-//     verdict is discarded unseen, and the refusal takes the verification's
-//     time, as every refusal does. See Manager.reserve.)
+//     verdict is discarded unseen — the work spent on it is the same for a
+//     right and a wrong password — and counted as a dummy verification.
+//     See Manager.reserve.)
 //     The failure that reaches the limit writes the lock in the same atomic
 //     step that records it (Store.FinishAttempt).
 //   - A right password is never counted as a failure, never causes a lock,
@@ -39,7 +40,10 @@ import (
 // Every refusal costs the time of one verification: an unknown address, an
 // invited user, a Locked, Banned, Disabled or Inactive one are verified
 // against a dummy hash, without spending an attempt and without testing a
-// Locked user's password. By default a Locked user stays Locked until an
+// Locked user's password; an attempt refused at its reservation spends its
+// verification against the user's stored hash (with that hash's
+// parameters), the verdict unused; ErrAttemptsInFlight comes after one
+// verification and Policy.AttemptWait. By default a Locked user stays Locked until an
 // admin (or System) unlocks; Policy.LockDuration makes locks lapse, and
 // ResetPassword unlocks unless Policy.ResetKeepsLock says otherwise.
 
@@ -186,14 +190,14 @@ func (m *Manager) reserve(ctx context.Context, u UserRecord, password string) (U
 				return r, lease, v, nil
 			}
 			if spent {
-				m.hasher.dummies.Add(v.tries)
+				m.hasher.discard(password, u.PasswordHash, v)
 			}
 			v = m.hasher.check(password, r.PasswordHash)
 			m.hasher.verified.Add(v.tries)
 			return r, lease, v, nil
 		}
 		if spent {
-			m.hasher.dummies.Add(v.tries)
+			m.hasher.discard(password, u.PasswordHash, v)
 		}
 		switch {
 		case err != nil:
@@ -246,11 +250,17 @@ func (m *Manager) reserveBeside(ctx context.Context, req AttemptReservation, pas
 	done := make(chan reserved, 1)
 	go func() {
 		var out reserved
+		returned := false
 		defer func() {
 			out.panic = recover()
+			if out.panic == nil && !returned {
+				// runtime.Goexit (a test double's t.FailNow): no answer.
+				out.err = fmt.Errorf("%w: the store's ReserveAttempt exited without returning", ErrStore)
+			}
 			done <- out
 		}()
 		out.r, out.res, out.err = m.store.ReserveAttempt(ctx, req)
+		returned = true
 	}()
 	v := m.hasher.check(password, encoded)
 	out := <-done

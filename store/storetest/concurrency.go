@@ -106,8 +106,10 @@ func testEmailUniqueAcrossManagers(t *testing.T, su *suite) {
 
 // testLockoutBoundAcrossManagers fires wrong passwords at one user from 64
 // goroutines on each of 4 Managers whose hash limits add up past the
-// lockout limit: exactly MaxFailedAttempts hashes are verified in all, and
-// the user ends Locked, with one lock event.
+// lockout limit: exactly MaxFailedAttempts verdicts are used in all
+// (Stats.PasswordVerifications; verifications beside a refused
+// reservation are discarded and count as dummies), and the user ends
+// Locked, with one lock event.
 func testLockoutBoundAcrossManagers(t *testing.T, su *suite) {
 	e := su.env(t)
 	victim := e.user(e.root.ID, "victim@example.com", usermgmt.RoleGeneral)
