@@ -75,7 +75,10 @@
 //     row: however many processes reserve at once, each sees the leases of
 //     those before it. FinishAttempt locks the row, decides as the
 //     in-memory store does, and writes the outcome with the lock's event
-//     and messages.
+//     and messages; an outcome that writes the row alone (a login, a
+//     failure that does not lock) is decided on the row the same Store's
+//     reservation returned and written only if the row's version is
+//     unchanged, else as above. Every write of a user raises its version.
 //   - ClaimMessages selects due messages FOR UPDATE SKIP LOCKED and leases
 //     them in the same statement: concurrent workers take disjoint
 //     messages without waiting for each other.
