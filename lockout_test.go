@@ -37,16 +37,15 @@ func TestReservePanicReachesTheCaller(t *testing.T) {
 	m, err := usermgmt.New(panicOnReserve{Store: store, once: new(sync.Once)},
 		usermgmt.WithHashParams(fixture.FastHash), usermgmt.WithMaxConcurrentHashes(1))
 	require.NoError(t, err)
-	_, c, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Panics",
-		Admin: usermgmt.NewUser{Email: "panic@example.com", FirstName: "P", LastName: "R", Password: fixture.Password}})
+	admin, err := fixture.Admin(ctx, m, "panic@example.com")
 	require.NoError(t, err)
-	require.PanicsWithValue(t, "store broke", func() { _, _ = m.Authenticate(ctx, c.User.Email, fixture.Password) })
+	require.PanicsWithValue(t, "store broke", func() { _, _ = m.Authenticate(ctx, admin.Email, fixture.Password) })
 	s := m.Stats()
 	require.Equal(t, int64(0), s.HashesInFlight)
 	require.Equal(t, uint64(1), s.DummyVerifications, "the verification beside the failed reservation")
 	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err = m.Authenticate(wait, c.User.Email, fixture.Password)
+	_, err = m.Authenticate(wait, admin.Email, fixture.Password)
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), m.Stats().PasswordVerifications)
 }
@@ -67,17 +66,16 @@ func oracleEnv(t *testing.T, hp usermgmt.HashParams) (*usermgmt.Manager, string)
 	m, err := usermgmt.New(store, usermgmt.WithHashParams(hp),
 		usermgmt.WithPolicy(usermgmt.Policy{AttemptWait: 5 * time.Millisecond, AttemptLease: time.Hour}))
 	require.NoError(t, err)
-	_, c, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Oracle",
-		Admin: usermgmt.NewUser{Email: "oracle@example.com", FirstName: "O", LastName: "R", Password: fixture.Password}})
+	admin, err := fixture.Admin(ctx, m, "oracle@example.com")
 	require.NoError(t, err)
 	now := time.Now()
 	for i := range m.Policy().MaxFailedAttempts {
-		_, res, err := store.ReserveAttempt(ctx, usermgmt.AttemptReservation{UserID: c.User.ID, Limit: m.Policy().MaxFailedAttempts,
+		_, res, err := store.ReserveAttempt(ctx, usermgmt.AttemptReservation{UserID: admin.ID, Limit: m.Policy().MaxFailedAttempts,
 			Now: now, Lease: usermgmt.AttemptLease{ID: "held-" + string(rune('a'+i)), Until: now.Add(time.Hour)}})
 		require.NoError(t, err)
 		require.Equal(t, usermgmt.ReserveOK, res)
 	}
-	return m, c.User.Email
+	return m, admin.Email
 }
 
 // A login refused a slot must spend the same verification work whatever its
@@ -120,15 +118,14 @@ func TestReserveWithoutAnswerIsAnError(t *testing.T) {
 	m, err := usermgmt.New(exitOnReserve{Store: memstore.New(), once: new(sync.Once)},
 		usermgmt.WithHashParams(fixture.FastHash), usermgmt.WithMaxConcurrentHashes(1))
 	require.NoError(t, err)
-	_, c, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Exits",
-		Admin: usermgmt.NewUser{Email: "exit@example.com", FirstName: "E", LastName: "X", Password: fixture.Password}})
+	admin, err := fixture.Admin(ctx, m, "exit@example.com")
 	require.NoError(t, err)
-	_, err = m.Authenticate(ctx, c.User.Email, fixture.Password)
+	_, err = m.Authenticate(ctx, admin.Email, fixture.Password)
 	require.ErrorIs(t, err, usermgmt.ErrStore)
 	require.ErrorContains(t, err, "exited without returning")
 	require.Equal(t, uint64(0), m.Stats().PasswordVerifications)
 	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err = m.Authenticate(wait, c.User.Email, fixture.Password)
+	_, err = m.Authenticate(wait, admin.Email, fixture.Password)
 	require.NoError(t, err)
 }

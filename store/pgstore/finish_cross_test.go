@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/internal/fixture"
 	"github.com/usermgmt/usermgmt/store/pgstore"
@@ -23,19 +21,7 @@ func TestFinishAttemptAfterAnotherStoreWrote(t *testing.T) {
 	ctx := context.Background()
 	schema := randomSchema(t)
 	t.Cleanup(func() { dropSchema(t, schema) })
-	open := func() *pgstore.Store {
-		pool, err := pgxpool.New(ctx, testURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		s, err := pgstore.New(ctx, pool, pgstore.WithSchema(schema))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	s1, s2 := open(), open()
+	s1, s2 := storeOnPool(t, schema, nil), storeOnPool(t, schema, nil)
 	m1, err := usermgmt.New(s1, usermgmt.WithHashParams(fixture.FastHash))
 	if err != nil {
 		t.Fatal(err)
@@ -44,12 +30,11 @@ func TestFinishAttemptAfterAnotherStoreWrote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, c, err := m1.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Cross",
-		Admin: usermgmt.NewUser{Email: "cross@example.com", FirstName: "C", LastName: "S", Password: fixture.Password}})
+	admin, err := fixture.Admin(ctx, m1, "cross@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	user := fixture.Record(c.User.AccountID, "cross-user@example.com", time.Now())
+	user := fixture.Record(admin.AccountID, "cross-user@example.com", time.Now())
 	if err := s1.CreateUsers(ctx, []usermgmt.UserCreate{fixture.Create(user)}); err != nil {
 		t.Fatal(err)
 	}

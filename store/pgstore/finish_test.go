@@ -38,21 +38,17 @@ func (c *lockedReads) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.Trac
 }
 func (c *lockedReads) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
-// A login's outcome is written in one round trip, with no read under lock,
-// when this store reserved the attempt and nothing changed the user since;
-// when another attempt changed the row in between, the outcome is decided
-// on the row read under lock, and both ways give what the contract says.
-func TestFinishAttemptInOneRoundTrip(t *testing.T) {
-	needServer(t)
+// storeOnPool opens a Store on schema with a pool of its own, whose
+// connections report to tracer when it is not nil; both close when the
+// test ends.
+func storeOnPool(t *testing.T, schema string, tracer pgx.QueryTracer) *pgstore.Store {
+	t.Helper()
 	ctx := context.Background()
-	schema := randomSchema(t)
-	t.Cleanup(func() { dropSchema(t, schema) })
 	cfg, err := pgxpool.ParseConfig(testURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reads := &lockedReads{}
-	cfg.ConnConfig.Tracer = reads
+	cfg.ConnConfig.Tracer = tracer
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -62,18 +58,31 @@ func TestFinishAttemptInOneRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// A login's outcome is written in one round trip, with no read under lock,
+// when this store reserved the attempt and nothing changed the user since;
+// when another attempt changed the row in between, the outcome is decided
+// on the row read under lock, and both ways give what the contract says.
+func TestFinishAttemptInOneRoundTrip(t *testing.T) {
+	needServer(t)
+	ctx := context.Background()
+	schema := randomSchema(t)
+	t.Cleanup(func() { dropSchema(t, schema) })
+	reads := &lockedReads{}
+	s := storeOnPool(t, schema, reads)
 	m, err := usermgmt.New(s, usermgmt.WithHashParams(fixture.FastHash))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, c, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "One trip",
-		Admin: usermgmt.NewUser{Email: "one-trip@example.com", FirstName: "O", LastName: "T", Password: fixture.Password}})
+	admin, err := fixture.Admin(ctx, m, "one-trip@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	user := func() usermgmt.UserRecord {
 		t.Helper()
-		u, err := s.User(ctx, c.User.ID)
+		u, err := s.User(ctx, admin.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,12 +95,12 @@ func TestFinishAttemptInOneRoundTrip(t *testing.T) {
 		}
 	}
 
-	if _, err := m.Authenticate(ctx, c.User.Email, "not the password"); err == nil {
+	if _, err := m.Authenticate(ctx, admin.Email, "not the password"); err == nil {
 		t.Fatal("a wrong password logged in")
 	}
 	want("locked reads finishing a wrong password", reads.n.Load(), 0)
 	want("failures", int64(user().FailedAttempts), 1)
-	if _, err := m.Authenticate(ctx, c.User.Email, fixture.Password); err != nil {
+	if _, err := m.Authenticate(ctx, admin.Email, fixture.Password); err != nil {
 		t.Fatal(err)
 	}
 	want("locked reads finishing a right password", reads.n.Load(), 0)
@@ -107,7 +116,7 @@ func TestFinishAttemptInOneRoundTrip(t *testing.T) {
 	now := time.Now()
 	reserve := func(lease string) usermgmt.UserRecord {
 		t.Helper()
-		r, res, err := s.ReserveAttempt(ctx, usermgmt.AttemptReservation{UserID: c.User.ID, Now: now, Limit: 10,
+		r, res, err := s.ReserveAttempt(ctx, usermgmt.AttemptReservation{UserID: admin.ID, Now: now, Limit: 10,
 			Lease: usermgmt.AttemptLease{ID: lease, Until: now.Add(time.Minute)}})
 		if err != nil || res != usermgmt.ReserveOK {
 			t.Fatalf("ReserveAttempt(%s) = %v, %v", lease, res, err)
@@ -116,7 +125,7 @@ func TestFinishAttemptInOneRoundTrip(t *testing.T) {
 	}
 	a := reserve("lease-a")
 	reserve("lease-b")
-	got, recorded, err := s.FinishAttempt(ctx, usermgmt.AttemptOutcome{UserID: c.User.ID, LeaseID: "lease-a", At: now, Limit: 10})
+	got, recorded, err := s.FinishAttempt(ctx, usermgmt.AttemptOutcome{UserID: admin.ID, LeaseID: "lease-a", At: now, Limit: 10})
 	if err != nil || !recorded {
 		t.Fatalf("FinishAttempt(a) = %v, %v", recorded, err)
 	}
@@ -125,7 +134,7 @@ func TestFinishAttemptInOneRoundTrip(t *testing.T) {
 	if len(got.AttemptLeases) != 1 || got.AttemptLeases[0].ID != "lease-b" {
 		t.Errorf("leases after a's finish: %v, want lease-b alone", got.AttemptLeases)
 	}
-	got, recorded, err = s.FinishAttempt(ctx, usermgmt.AttemptOutcome{UserID: c.User.ID, LeaseID: "lease-b", Success: true,
+	got, recorded, err = s.FinishAttempt(ctx, usermgmt.AttemptOutcome{UserID: admin.ID, LeaseID: "lease-b", Success: true,
 		PasswordVersion: a.PasswordVersion, VerifiedHash: a.PasswordHash, At: now, Limit: 10})
 	if err != nil || !recorded {
 		t.Fatalf("FinishAttempt(b) = %v, %v", recorded, err)
