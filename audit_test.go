@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/usermgmt/usermgmt"
+	"github.com/usermgmt/usermgmt/internal/fixture"
 )
 
 // TestHistoryNeedsUserID: History without a UserID is a mistake of the
@@ -16,18 +17,17 @@ import (
 func TestHistoryNeedsUserID(t *testing.T) {
 	ctx := context.Background()
 	m := newManager(t)
-	_, admin, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Acme",
-		Admin: usermgmt.NewUser{Email: "ada@acme.example", FirstName: "Ada", LastName: "Admin", Password: "correct horse battery staple"}})
+	admin, err := fixture.Admin(ctx, m, "ada@acme.example")
 	require.NoError(t, err)
 
-	_, err = m.History(ctx, admin.User.ID, usermgmt.AuditQuery{AccountID: admin.User.AccountID})
+	_, err = m.History(ctx, admin.ID, usermgmt.AuditQuery{AccountID: admin.AccountID})
 	require.ErrorIs(t, err, usermgmt.ErrInvalidInput)
 	require.NotErrorIs(t, err, usermgmt.ErrNotFound)
 	var fe *usermgmt.FieldError
 	require.ErrorAs(t, err, &fe)
 	require.Equal(t, "user_id", fe.Field)
 
-	page, err := m.History(ctx, admin.User.ID, usermgmt.AuditQuery{UserID: admin.User.ID})
+	page, err := m.History(ctx, admin.ID, usermgmt.AuditQuery{UserID: admin.ID})
 	require.NoError(t, err)
 	require.NotEmpty(t, page.Items)
 }
@@ -40,19 +40,18 @@ func TestEventChangesNeverNull(t *testing.T) {
 	var observed []usermgmt.AuditEvent
 	m := newManager(t, usermgmt.WithPolicy(usermgmt.Policy{AuditLogins: true}),
 		usermgmt.WithObserver(func(_ context.Context, ev usermgmt.AuditEvent) { observed = append(observed, ev) }))
-	_, admin, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Acme",
-		Admin: usermgmt.NewUser{Email: "ada@acme.example", FirstName: "Ada", LastName: "Admin", Password: "correct horse battery staple"}})
+	admin, err := fixture.Admin(ctx, m, "ada@acme.example")
 	require.NoError(t, err)
 	_, err = m.Authenticate(ctx, "ada@acme.example", "correct horse battery staple")
 	require.NoError(t, err)
 	_, err = m.Authenticate(ctx, "ada@acme.example", "not the password")
 	require.ErrorIs(t, err, usermgmt.ErrInvalidCredentials)
 
-	page, err := m.History(ctx, admin.User.ID, usermgmt.AuditQuery{UserID: admin.User.ID,
+	page, err := m.History(ctx, admin.ID, usermgmt.AuditQuery{UserID: admin.ID,
 		Actions: []usermgmt.Action{usermgmt.ActionLogin, usermgmt.ActionLoginFailed}})
 	require.NoError(t, err)
 	require.Len(t, page.Items, 2)
-	trail, err := m.AccountHistory(ctx, admin.User.ID, usermgmt.AuditQuery{
+	trail, err := m.AccountHistory(ctx, admin.ID, usermgmt.AuditQuery{
 		Actions: []usermgmt.Action{usermgmt.ActionLogin, usermgmt.ActionLoginFailed}})
 	require.NoError(t, err)
 	require.Len(t, observed, 4) // the account and its admin created, the login, the failure

@@ -113,10 +113,9 @@ func TestInviteUsersAcrossBatches(t *testing.T) {
 func TestInviteResultDuplicateOfFirstRow(t *testing.T) {
 	ctx := context.Background()
 	m := newManager(t)
-	_, admin, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Acme",
-		Admin: usermgmt.NewUser{Email: "ada@acme.example", FirstName: "Ada", LastName: "Admin", Password: fixture.Password}})
+	admin, err := fixture.Admin(ctx, m, "ada@acme.example")
 	require.NoError(t, err)
-	res, err := m.InviteUsers(ctx, admin.User.ID, usermgmt.BulkInvite{DryRun: true, Rows: []usermgmt.NewUser{
+	res, err := m.InviteUsers(ctx, admin.ID, usermgmt.BulkInvite{DryRun: true, Rows: []usermgmt.NewUser{
 		{Email: "x@acme.example"}, {Email: "y@acme.example"}, {Email: "X@acme.example"}, {Email: "y@acme.example"}}})
 	require.NoError(t, err)
 	var got []map[string]any

@@ -16,18 +16,17 @@ import (
 func TestGroupNameTakenNamesTheField(t *testing.T) {
 	ctx := context.Background()
 	m := newManager(t)
-	_, admin, err := m.CreateAccount(ctx, usermgmt.System, usermgmt.NewAccount{Name: "Acme",
-		Admin: usermgmt.NewUser{Email: "ada@acme.example", FirstName: "Ada", LastName: "Admin", Password: fixture.Password}})
+	admin, err := fixture.Admin(ctx, m, "ada@acme.example")
 	require.NoError(t, err)
-	_, err = m.CreateGroup(ctx, admin.User.ID, usermgmt.NewGroup{Name: "Team"})
+	_, err = m.CreateGroup(ctx, admin.ID, usermgmt.NewGroup{Name: "Team"})
 	require.NoError(t, err)
-	other, err := m.CreateGroup(ctx, admin.User.ID, usermgmt.NewGroup{Name: "Other"})
+	other, err := m.CreateGroup(ctx, admin.ID, usermgmt.NewGroup{Name: "Other"})
 	require.NoError(t, err)
 
 	for _, call := range []func() error{
-		func() error { _, err := m.CreateGroup(ctx, admin.User.ID, usermgmt.NewGroup{Name: "TEAM"}); return err },
+		func() error { _, err := m.CreateGroup(ctx, admin.ID, usermgmt.NewGroup{Name: "TEAM"}); return err },
 		func() error {
-			_, err := m.UpdateGroup(ctx, admin.User.ID, other.ID, usermgmt.GroupPatch{Name: new("team")})
+			_, err := m.UpdateGroup(ctx, admin.ID, other.ID, usermgmt.GroupPatch{Name: new("team")})
 			return err
 		},
 	} {
