@@ -36,7 +36,8 @@ func ReadSealedFields(b []byte, n *Notification) bool { return readSealedFields(
 func VerifyPassword(m *Manager, password, encoded string) (ok, stale bool, err error) {
 	m.hasher.slots <- struct{}{}
 	defer m.hasher.release()
-	return m.hasher.verifyHeld(password, encoded)
+	v := m.hasher.verifyHeld(password, encoded)
+	return v.ok, v.stale, v.err
 }
 
 // HashPassword hashes an already normalised password with m's parameters.

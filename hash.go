@@ -265,10 +265,10 @@ func (h *hasher) hashHeld(password string) (string, error) {
 // changed the password, it tries the password as typed, which matches
 // hashes made before the library normalised passwords (and imported ones).
 // The caller holds a slot.
-func (h *hasher) verifyHeld(typed, encoded string) (ok, stale bool, err error) {
+func (h *hasher) verifyHeld(typed, encoded string) verdict {
 	v := h.check(typed, encoded)
 	h.verified.Add(v.tries)
-	return v.ok, v.stale, v.err
+	return v
 }
 
 // verdict is what verifying a password against one stored hash found.

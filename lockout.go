@@ -14,17 +14,17 @@ import (
 // concurrency, across Managers and processes sharing a store:
 //
 //   - At most MaxFailedAttempts wrong passwords have their verdict used
-//     before the lock (Stats.PasswordVerifications). Each attempt first reserves a slot in the store
-//     (Store.ReserveAttempt, atomic): a slot is free while the failures
-//     recorded plus the attempts still being verified stay under the
-//     limit, and only an attempt holding a slot has its password's verdict
-//     used. (The verification runs beside the reservation, to save the
-//     reservation's round trip; when the reservation is refused, its
-//     verdict is discarded unseen — the work spent on it is the same for a
-//     right and a wrong password — and counted as a dummy verification.
-//     See Manager.reserve.)
-//     The failure that reaches the limit writes the lock in the same atomic
-//     step that records it (Store.FinishAttempt).
+//     before the lock (Stats.PasswordVerifications). Each attempt first
+//     reserves a slot in the store (Store.ReserveAttempt, atomic): a slot
+//     is free while the failures recorded plus the attempts still being
+//     verified stay under the limit, and only an attempt holding a slot
+//     has its password's verdict used. (The verification runs beside the
+//     reservation, to save the reservation's round trip; when the
+//     reservation is refused, its verdict is discarded unseen — the work
+//     spent on it is the same for a right and a wrong password — and
+//     counted as a dummy verification. See Manager.reserve.) The failure
+//     that reaches the limit writes the lock in the same atomic step that
+//     records it (Store.FinishAttempt).
 //   - A right password is never counted as a failure, never causes a lock,
 //     and is never refused because of what concurrent attempts of the same
 //     user are doing. Attempts still being verified are not failures: when
@@ -43,9 +43,10 @@ import (
 // Locked user's password; an attempt refused at its reservation spends its
 // verification against the user's stored hash (with that hash's
 // parameters), the verdict unused; ErrAttemptsInFlight comes after one
-// verification and Policy.AttemptWait. By default a Locked user stays Locked until an
-// admin (or System) unlocks; Policy.LockDuration makes locks lapse, and
-// ResetPassword unlocks unless Policy.ResetKeepsLock says otherwise.
+// verification and Policy.AttemptWait. By default a Locked user stays
+// Locked until an admin (or System) unlocks; Policy.LockDuration makes
+// locks lapse, and ResetPassword unlocks unless Policy.ResetKeepsLock says
+// otherwise.
 
 // Authenticate checks an email and password. On success it records the
 // login, resets the failure count, re-hashes a password stored with older
@@ -64,9 +65,9 @@ import (
 // Time: Authenticate waits for a hash slot (WithMaxConcurrentHashes) and,
 // when the user's slots are all in flight, up to Policy.AttemptWait
 // after its first reservation (and the verification beside it) found
-// them so, honouring ctx. Once a password has been verified, the write recording the
-// outcome runs to its end even if ctx is cancelled, bounded by
-// Policy.RecordTimeout: Authenticate returns at most RecordTimeout after
+// them so, honouring ctx. Once a password has been verified, the write
+// recording the outcome runs to its end even if ctx is cancelled, bounded
+// by Policy.RecordTimeout: Authenticate returns at most RecordTimeout after
 // the verification, whatever ctx's deadline.
 func (m *Manager) Authenticate(ctx context.Context, email, password string) (User, error) {
 	e, err := NormalizeEmail(email)
@@ -186,14 +187,13 @@ func (m *Manager) reserve(ctx context.Context, u UserRecord, password string) (U
 		}
 		if err == nil && res == ReserveOK {
 			if spent && r.PasswordHash == u.PasswordHash {
-				m.hasher.verified.Add(v.tries)
-				return r, lease, v, nil
+				m.hasher.verified.Add(v.tries) // the verdict beside the reservation is used
+			} else {
+				if spent {
+					m.hasher.discard(password, u.PasswordHash, v)
+				}
+				v = m.hasher.verifyHeld(password, r.PasswordHash)
 			}
-			if spent {
-				m.hasher.discard(password, u.PasswordHash, v)
-			}
-			v = m.hasher.check(password, r.PasswordHash)
-			m.hasher.verified.Add(v.tries)
 			return r, lease, v, nil
 		}
 		if spent {
