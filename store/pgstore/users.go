@@ -767,9 +767,9 @@ func (s *Store) ReserveAttempt(ctx context.Context, r usermgmt.AttemptReservatio
 // nothing the caller does to the record it got changes it), so that
 // FinishAttempt can write the outcome in one round trip, without reading
 // the row again, when the row is unchanged since: every write of a user
-// raises its version, and the write checks it. It holds at most maxReservedRows rows (the attempts in
-// flight in this process; one whose finish never comes is dropped with
-// the rest when the map fills).
+// raises its version, and the write checks it. It holds at most
+// maxReservedRows rows (the attempts in flight in this process; one whose
+// finish never comes is dropped with the rest when the map fills).
 type reservedRows struct {
 	mu   sync.Mutex
 	rows map[string]userRow
@@ -856,7 +856,7 @@ func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (u
 			msgs[i] = messageValues(&effects.Messages[i])
 		}
 		b = &pgx.Batch{}
-		if len(evs) == 0 && len(msgs) == 0 && u.Status == old.Status {
+		if rowOnly(effects, old, u) {
 			b.Queue(bookkeeping)
 		}
 		b.Queue(s.q.updateUser, userValues(&u)...)
@@ -875,6 +875,13 @@ func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (u
 	return out, recorded, nil
 }
 
+// rowOnly reports whether an attempt's outcome, taking the user from
+// before to after, writes the user's row alone: no event, no message, no
+// lock. Such an outcome commits as bookkeeping.
+func rowOnly(effects attempts.Outcome, before, after usermgmt.UserRecord) bool {
+	return len(effects.Events) == 0 && len(effects.Messages) == 0 && after.Status == before.Status
+}
+
 // finishReserved is FinishAttempt's one round trip for the common
 // outcomes, those that write the user's row alone (a login or a failure
 // that does not lock, without Policy.AuditLogins): it decides the outcome
@@ -885,7 +892,7 @@ func (s *Store) FinishAttempt(ctx context.Context, o usermgmt.AttemptOutcome) (u
 func (s *Store) finishReserved(ctx context.Context, r usermgmt.UserRecord, o usermgmt.AttemptOutcome) (u usermgmt.UserRecord, recorded, done bool, err error) {
 	u = r
 	effects := attempts.Finish(&u, &o)
-	if !effects.Changed || len(effects.Events) > 0 || len(effects.Messages) > 0 || u.Status != r.Status {
+	if !effects.Changed || !rowOnly(effects, r, u) {
 		return usermgmt.UserRecord{}, false, false, nil
 	}
 	n, err := s.execBookkeeping(ctx, s.q.updateUser, userValues(&u)...)
