@@ -81,7 +81,7 @@ func BenchmarkSweep(b *testing.B) {
 		sweepStore = memstore.New()
 		sweepData.Load(b, sweepStore)
 	})
-	storebench.Sweep(b, sweepStore, sweepData)
+	storebench.Sweep(b, sweepStore, sweepData, nil)
 }
 
 var (

@@ -188,7 +188,7 @@ func BenchmarkSweep(b *testing.B) {
 	if _, err := s.Pool().Exec(context.Background(), "VACUUM ANALYZE "+s.Schema()+".users"); err != nil {
 		b.Fatal(err)
 	}
-	storebench.Sweep(b, s, d)
+	storebench.Sweep(b, s, d, nil)
 }
 
 // BenchmarkBulk invites 100,000 users (USERMGMT_BENCH_BULK_USERS) into a

@@ -91,7 +91,7 @@ func BenchmarkPages(b *testing.B) {
 // size the sweep is held to, in a dataset of their own.
 func BenchmarkSweep(b *testing.B) {
 	s, d := load(b, storebench.Size("USERMGMT_BENCH_SWEEP_USERS", 1_000_000))
-	storebench.Sweep(b, s, d)
+	storebench.Sweep(b, s, d, nil)
 }
 
 // BenchmarkConcurrentLogins runs logins of many users at once on several
