@@ -17,6 +17,10 @@ import (
 // the same schema would. It returns how many users it moved.
 type SweepBaseline func(ctx context.Context, before, now time.Time) (int, error)
 
+// sweepPairs counts the sweeps Sweep has timed in this process, so that
+// -count runs alternate which of the sweep and its baseline goes first.
+var sweepPairs int
+
 // Sweep benchmarks Manager.Sweep over the dataset with 1 % and 10 % of its
 // users idle for four months. Before each timed sweep it makes every 100th
 // (or 10th) user Active and idle again through ordinary store writes, so
@@ -25,7 +29,9 @@ type SweepBaseline func(ctx context.Context, before, now time.Time) (int, error)
 // the number of idle users, not the number stored.
 //
 // With bare set, each iteration also makes the same users idle again and
-// times bare on them, in alternating order with the sweep, and reports
+// times bare on them, the two in alternating order (across iterations,
+// and across the sub-benchmarks and -count runs of one process, so that
+// with -benchtime 1x neither always goes first), and reports
 // bare-ns/idle-user and ratio (the sweep's time over the baseline's)
 // beside ns/idle-user.
 func Sweep(b *testing.B, s usermgmt.Store, d Dataset, bare SweepBaseline) {
@@ -72,14 +78,16 @@ func Sweep(b *testing.B, s usermgmt.Store, d Dataset, bare SweepBaseline) {
 				}
 			}
 			for i := 0; i < b.N; i++ {
-				if bare != nil && i%2 == 1 {
+				bareFirst := (sweepPairs+i)%2 == 1
+				if bare != nil && bareFirst {
 					baseline()
 				}
 				sweep()
-				if bare != nil && i%2 == 0 {
+				if bare != nil && !bareFirst {
 					baseline()
 				}
 			}
+			sweepPairs += b.N
 			idleUsers := float64(b.N) * float64(len(d.Users)/c.every)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/idleUsers, "ns/idle-user")
 			if bare != nil {
