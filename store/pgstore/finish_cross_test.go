@@ -7,7 +7,6 @@ import (
 
 	"github.com/usermgmt/usermgmt"
 	"github.com/usermgmt/usermgmt/internal/fixture"
-	"github.com/usermgmt/usermgmt/store/pgstore"
 )
 
 // The one-round-trip finish decides on the row its reservation returned:
@@ -40,18 +39,9 @@ func TestFinishAttemptAfterAnotherStoreWrote(t *testing.T) {
 	}
 	id := user.ID
 	now := time.Now().Truncate(time.Microsecond)
-	reserve := func(s *pgstore.Store, lease string) usermgmt.UserRecord {
-		t.Helper()
-		r, res, err := s.ReserveAttempt(ctx, usermgmt.AttemptReservation{UserID: id, Now: now, Limit: 10,
-			Lease: usermgmt.AttemptLease{ID: lease, Until: now.Add(time.Minute)}})
-		if err != nil || res != usermgmt.ReserveOK {
-			t.Fatalf("ReserveAttempt(%s) = %v, %v", lease, res, err)
-		}
-		return r
-	}
 
 	// RecordActivity by s2 between s1's reservation and its failure.
-	reserve(s1, "x1")
+	reserveLease(t, s1, id, "x1", now)
 	later := now.Add(time.Hour)
 	if ok, err := s2.RecordActivity(ctx, usermgmt.ActivityUpdate{UserID: id, At: later, IfBefore: later}); err != nil || !ok {
 		t.Fatalf("RecordActivity = %v, %v", ok, err)
@@ -67,7 +57,7 @@ func TestFinishAttemptAfterAnotherStoreWrote(t *testing.T) {
 	}
 
 	// A ban by another Manager on s2 between reservation and a right password.
-	r := reserve(s1, "x2")
+	r := reserveLease(t, s1, id, "x2", now)
 	if _, err := m2.Ban(ctx, usermgmt.System, id); err != nil {
 		t.Fatal(err)
 	}

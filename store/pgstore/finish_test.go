@@ -61,6 +61,19 @@ func storeOnPool(t *testing.T, schema string, tracer pgx.QueryTracer) *pgstore.S
 	return s
 }
 
+// reserveLease reserves an attempt of the user id on s under lease (limit
+// 10, held a minute from now) and fails the test unless the reservation
+// holds; it returns the row the reservation returned.
+func reserveLease(t *testing.T, s *pgstore.Store, id, lease string, now time.Time) usermgmt.UserRecord {
+	t.Helper()
+	r, res, err := s.ReserveAttempt(context.Background(), usermgmt.AttemptReservation{UserID: id, Now: now, Limit: 10,
+		Lease: usermgmt.AttemptLease{ID: lease, Until: now.Add(time.Minute)}})
+	if err != nil || res != usermgmt.ReserveOK {
+		t.Fatalf("ReserveAttempt(%s) = %v, %v", lease, res, err)
+	}
+	return r
+}
+
 // A login's outcome is written in one round trip, with no read under lock,
 // when this store reserved the attempt and nothing changed the user since;
 // when another attempt changed the row in between, the outcome is decided
@@ -114,17 +127,8 @@ func TestFinishAttemptInOneRoundTrip(t *testing.T) {
 	// Two attempts in flight: each finish finds the row changed since its
 	// reservation (by the other's reservation, then by the other's finish).
 	now := time.Now()
-	reserve := func(lease string) usermgmt.UserRecord {
-		t.Helper()
-		r, res, err := s.ReserveAttempt(ctx, usermgmt.AttemptReservation{UserID: admin.ID, Now: now, Limit: 10,
-			Lease: usermgmt.AttemptLease{ID: lease, Until: now.Add(time.Minute)}})
-		if err != nil || res != usermgmt.ReserveOK {
-			t.Fatalf("ReserveAttempt(%s) = %v, %v", lease, res, err)
-		}
-		return r
-	}
-	a := reserve("lease-a")
-	reserve("lease-b")
+	a := reserveLease(t, s, admin.ID, "lease-a", now)
+	reserveLease(t, s, admin.ID, "lease-b", now)
 	got, recorded, err := s.FinishAttempt(ctx, usermgmt.AttemptOutcome{UserID: admin.ID, LeaseID: "lease-a", At: now, Limit: 10})
 	if err != nil || !recorded {
 		t.Fatalf("FinishAttempt(a) = %v, %v", recorded, err)
